@@ -1,0 +1,5 @@
+import sys
+
+from modelvigil.cli import main
+
+sys.exit(main())

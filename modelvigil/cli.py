@@ -1,0 +1,117 @@
+"""`modelvigil` command line: serve, info, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from modelvigil.settings import DEFAULT_PORT, Settings, identity_path, load_or_create_identity
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from modelvigil.embedded import InsecureBind, build_server
+    from modelvigil.service import ServiceOptions
+
+    if args.store_url:
+        settings = settings.model_copy(update={"store_url": args.store_url})
+    options = ServiceOptions(auth=not args.no_auth, replicas=args.replicas, queue_timeout_s=args.queue_timeout)
+    try:
+        server, sock, identity, _store = build_server(
+            settings, host=args.host, port=args.port, options=options, allow_insecure_bind=args.allow_insecure_bind
+        )
+    except InsecureBind as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host, port = sock.getsockname()[:2]
+    print(f"modelvigil service on http://{host}:{port}", flush=True)
+    print(f"  model {identity.model_name!r}, access key {identity.access_key}")
+    print(f"  deployment {identity.deployment_crn}")
+    print(f"  auth {'on: API key in ' + str(identity_path(settings)) if options.auth else 'OFF'}", flush=True)
+    server.run(sockets=[sock])
+    return 0
+
+
+def _info(args: argparse.Namespace, settings: Settings) -> int:
+    identity = load_or_create_identity(settings)
+    info = {
+        "service_url": settings.service_url or f"http://127.0.0.1:{settings.port}",
+        "store_url": settings.resolved_store_url() if not settings.service_url else None,
+        "model_name": identity.model_name,
+        "access_key": identity.access_key,
+        "project_id": identity.project_id,
+        "model_crn": identity.model_crn,
+        "model_build_crn": identity.build_crn,
+        "model_deployment_crn": identity.deployment_crn,
+    }
+    if args.show_api_key:
+        info["api_key"] = identity.api_key.get_secret_value()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:22} {value}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from modelvigil import cdsw
+    from modelvigil.demo import run_demo
+    from modelvigil.embedded import ensure_service
+
+    with ensure_service(settings) as url:
+        print(f"model service: {url}", flush=True)
+        cdsw.configure(url, settings)
+        try:
+            summary = run_demo(cdsw.connection().deployment, requests=args.requests, window=args.window,
+                               seed=args.seed)
+        finally:
+            cdsw.reset()  # close keep-alive connections so the embedded service stops at once
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelvigil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the embedded CML-compatible model service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT} (MODELVIGIL_PORT)")
+    serve.add_argument("--store-url", default=None, help="SQLAlchemy URL (default: MODELVIGIL_STORE_URL or SQLite)")
+    serve.add_argument("--no-auth", action="store_true", help="accept calls without an API key")
+    serve.add_argument("--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address")
+    serve.add_argument("--replicas", type=int, default=4, help="requests scored at once (CML: one per replica)")
+    serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
+    serve.set_defaults(run=_serve)
+
+    info = sub.add_parser("info", help="service URL, model name, access key and CRNs")
+    info.add_argument("--json", action="store_true")
+    info.add_argument("--show-api-key", action="store_true", help="also print the API key (a secret)")
+    info.set_defaults(run=_info)
+
+    demo = sub.add_parser("demo", help="the main job on the embedded default")
+    demo.add_argument("--requests", type=int, default=300)
+    demo.add_argument("--window", type=int, default=100)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    if getattr(args, "port", None) is not None:
+        settings = settings.model_copy(update={"port": args.port})
+    elif getattr(args, "command", None) == "serve":
+        args.port = settings.port
+    for name in ("requests", "window", "replicas"):
+        if getattr(args, name, 1) < 1:
+            print(f"error: --{name} must be >= 1", file=sys.stderr)
+            return 2
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

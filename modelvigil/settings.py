@@ -1,0 +1,154 @@
+"""Configuration from the environment, and the local identity of the embedded service.
+
+Everything a user can set comes from `MODELVIGIL_*` variables (or CML's own `CDSW_*` ones when
+running inside a workspace). What the embedded service invents for itself (its API key, access
+key and CRNs) is written once to `<home>/service.json` with mode 0600, so that a client on the
+same machine finds the service without being told.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import uuid
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 8765
+DEFAULT_MODEL_NAME = "fraud-detector"
+
+
+class Settings(BaseSettings):
+    """What a user configures. Unset values mean: use the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELVIGIL_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".modelvigil",
+        description="Folder for the embedded store, the trained model and service.json.",
+    )
+    service_url: str | None = Field(
+        default=None, description="Base URL of a modelvigil or CML-compatible service; unset = embedded."
+    )
+    store_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the metrics store; unset = SQLite file in home."
+    )
+    access_key: str | None = None
+    api_key: SecretStr | None = None
+    model_name: str = DEFAULT_MODEL_NAME
+    port: int = DEFAULT_PORT
+
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.home / 'metrics.db'}"
+
+    def model_path(self) -> Path:
+        return self.home / "model.joblib"
+
+
+class CMLEnvironment(BaseModel):
+    """The variables CML sets inside a session, job or model replica."""
+
+    domain: str
+    api_key: SecretStr | None = None
+    project_id: str | None = None
+
+    @classmethod
+    def from_env(cls) -> CMLEnvironment | None:
+        domain = os.environ.get("CDSW_DOMAIN")
+        if not domain:
+            return None
+        key = os.environ.get("CDSW_APIV2_KEY")
+        return cls(
+            domain=domain,
+            api_key=SecretStr(key) if key else None,
+            project_id=os.environ.get("CDSW_PROJECT_ID"),
+        )
+
+
+class ServiceIdentity(BaseModel):
+    """Names the embedded service gives its one model, build and deployment (CML's shapes)."""
+
+    api_key: SecretStr
+    access_key: str
+    project_id: str
+    model_id: str
+    build_id: str
+    deployment_id: str
+    workspace: str
+    account: str
+    model_name: str = DEFAULT_MODEL_NAME
+    created_at: str
+
+    def crn(self, resource_id: str) -> str:
+        return f"crn:cdp:ml:local:{self.account}:workspace:{self.workspace}/{resource_id}"
+
+    @property
+    def model_crn(self) -> str:
+        return self.crn(self.model_id)
+
+    @property
+    def build_crn(self) -> str:
+        return self.crn(self.build_id)
+
+    @property
+    def deployment_crn(self) -> str:
+        return self.crn(self.deployment_id)
+
+    @classmethod
+    def generate(cls, model_name: str = DEFAULT_MODEL_NAME) -> ServiceIdentity:
+        from datetime import UTC, datetime
+
+        alphabet = string.ascii_lowercase + string.digits
+        return cls(
+            api_key=SecretStr(secrets.token_urlsafe(32)),
+            # CML access keys: 32 lowercase alphanumerics, seen starting with "m".
+            access_key="m" + "".join(secrets.choice(alphabet) for _ in range(31)),
+            project_id=str(uuid.uuid4()),
+            model_id=str(uuid.uuid4()),
+            build_id=str(uuid.uuid4()),
+            deployment_id=str(uuid.uuid4()),
+            workspace=str(uuid.uuid4()),
+            account=str(uuid.uuid4()),
+            model_name=model_name,
+            created_at=datetime.now(UTC).isoformat(),
+        )
+
+
+def identity_path(settings: Settings) -> Path:
+    return settings.home / "service.json"
+
+
+def read_identity(settings: Settings) -> ServiceIdentity | None:
+    """The embedded service's identity on this machine, if one was ever created."""
+    path = identity_path(settings)
+    return ServiceIdentity.model_validate_json(path.read_text()) if path.exists() else None
+
+
+def load_or_create_identity(settings: Settings) -> ServiceIdentity:
+    """Read `service.json`, or write a new one readable by its owner only."""
+    path = identity_path(settings)
+    if path.exists():
+        identity = ServiceIdentity.model_validate_json(path.read_text())
+    else:
+        identity = ServiceIdentity.generate(settings.model_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = identity.model_dump(mode="json")
+        payload["api_key"] = identity.api_key.get_secret_value()
+        # O_EXCL: two processes starting at once must not overwrite each other's key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return ServiceIdentity.model_validate_json(path.read_text())
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2)
+    # Explicit settings win over the remembered ones.
+    updates: dict[str, object] = {}
+    if settings.api_key is not None:
+        updates["api_key"] = settings.api_key
+    if settings.access_key:
+        updates["access_key"] = settings.access_key
+    return identity.model_copy(update=updates) if updates else identity

@@ -1,0 +1,485 @@
+"""The Model Metrics Store: one record per prediction as CML keeps it, plus aggregate records.
+
+CML does not publish its table schema, only the logical record (`read_metrics`' shape), so this
+layout is ours:
+
+- `mv_metric_records`: one row per prediction call (`prediction_uuid` unique) or per aggregate
+  (`prediction_uuid` NULL, read back as ""), with the metrics the model call tracked as JSON.
+- `mv_delayed_metrics`: one row per (prediction uuid, metric key) that arrived later, such as
+  ground truth. Keeping them apart makes merging a single upsert (safe under concurrent
+  writers, idempotent on retry, later value wins) and keeps each label's arrival time.
+
+Two read paths: `read_metrics` returns CML's `{"metrics": [...]}`; `read_frame` returns one
+DataFrame row per scored row, parsed column-wise by Arrow, never one Python dict per record.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError as SQLAlchemyError
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+_CHUNK = 5_000  # rows per statement: under every driver's parameter limit
+
+metadata = MetaData()
+_id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+records = Table(
+    "mv_metric_records",
+    metadata,
+    Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("model_crn", String(300), nullable=False, default=""),
+    Column("model_build_crn", String(300), nullable=False, default=""),
+    Column("model_deployment_crn", String(300), nullable=False),
+    Column("prediction_uuid", String(64), nullable=True, unique=True),
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Index("ix_mv_records_deployment_start", "model_deployment_crn", "start_ms"),
+    Index("ix_mv_records_model_start", "model_crn", "start_ms"),
+    Index("ix_mv_records_build_start", "model_build_crn", "start_ms"),
+)
+
+delayed = Table(
+    "mv_delayed_metrics",
+    metadata,
+    Column("prediction_uuid", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("arrived_ms", BigInteger, nullable=False),
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached or refused the write; nothing was stored."""
+
+
+class UnknownPredictions(StoreError):
+    """Delayed metrics named prediction uuids the store has no record of."""
+
+    def __init__(self, uuids: Sequence[str]) -> None:
+        self.uuids = list(uuids)
+        shown = ", ".join(self.uuids[:20]) + (" ..." if len(self.uuids) > 20 else "")
+        super().__init__(f"{len(self.uuids)} unknown prediction uuid(s): {shown}")
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    model_crn: str
+    model_build_crn: str
+    model_deployment_crn: str
+    prediction_uuid: str
+    start_ms: int
+    end_ms: int
+    metrics: Mapping[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    prediction_uuid: str
+    metrics: dict[str, Any]
+    replayed: bool  # True when the idempotency key had been seen and nothing new was written
+
+
+def _dumps(value: Any) -> str:
+    # allow_nan=False: NaN is not JSON; callers turn missing values into None first.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the one writer; busy_timeout makes writers queue, not fail.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name not in SUPPORTED_DIALECTS:
+        raise StoreError(f"unsupported store dialect {engine.dialect.name!r}; use one of {SUPPORTED_DIALECTS}")
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        path = engine.url.database
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_size=8, max_overflow=32, pool_timeout=60)
+        event.listen(engine, "connect", _configure_sqlite)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=32, pool_timeout=60)
+    return engine
+
+
+class MetricsStore:
+    """All reads and writes of prediction and aggregate records. Thread-safe; share one per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except SQLAlchemyError:
+            # Another process created the tables between our check and our CREATE.
+            metadata.create_all(self.engine, checkfirst=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def record_prediction(self, rec: PredictionRecord) -> StoredPrediction:
+        """Store one prediction; with an idempotency key seen before, return the first one instead."""
+        row = {
+            "model_crn": rec.model_crn,
+            "model_build_crn": rec.model_build_crn,
+            "model_deployment_crn": rec.model_deployment_crn,
+            "prediction_uuid": rec.prediction_uuid,
+            "idempotency_key": rec.idempotency_key,
+            "start_ms": rec.start_ms,
+            "end_ms": rec.end_ms,
+            "metrics": _dumps(dict(rec.metrics)),
+        }
+        stmt = self._insert(records).values(**row)
+        if rec.idempotency_key is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        stmt = stmt.returning(records.c.id)
+        try:
+            with self.engine.begin() as conn:
+                inserted = conn.execute(stmt).first()
+                if inserted is not None:
+                    return StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False)
+                first = conn.execute(
+                    select(records.c.prediction_uuid, records.c.metrics).where(
+                        records.c.idempotency_key == rec.idempotency_key
+                    )
+                ).one()
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+        return StoredPrediction(first.prediction_uuid, json.loads(first.metrics), replayed=True)
+
+    def record_aggregate(
+        self,
+        metrics: Mapping[str, Any],
+        start_ms: int,
+        end_ms: int,
+        *,
+        model_deployment_crn: str,
+        model_crn: str = "",
+        model_build_crn: str = "",
+    ) -> None:
+        if end_ms < start_ms:
+            raise ValueError(f"end_timestamp_ms ({end_ms}) is before start_timestamp_ms ({start_ms})")
+        row = {
+            "model_crn": model_crn,
+            "model_build_crn": model_build_crn,
+            "model_deployment_crn": model_deployment_crn,
+            "prediction_uuid": None,
+            "idempotency_key": None,
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "metrics": _dumps(dict(metrics)),
+        }
+        self._write(lambda conn: conn.execute(records.insert().values(**row)))
+
+    def merge_delayed(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+        """Merge delayed metrics into predictions, all or nothing. Returns the number of values written.
+
+        Raises UnknownPredictions (writing nothing) when any uuid has no prediction record.
+        """
+        latest: dict[tuple[str, str], str] = {}
+        for uuid_, metrics in items:
+            for key, value in metrics.items():
+                latest[(uuid_, key)] = _dumps(value)  # later value wins, within a batch too
+        if not latest:
+            return 0
+        arrived = now_ms()
+        rows = [{"prediction_uuid": u, "key": k, "value": v, "arrived_ms": arrived} for (u, k), v in latest.items()]
+        uuids = sorted({u for u, _ in latest})
+
+        def write(conn: Connection) -> None:
+            known: set[str] = set()
+            for chunk in _chunks(uuids, _CHUNK):
+                known.update(
+                    conn.execute(select(records.c.prediction_uuid).where(records.c.prediction_uuid.in_(chunk)))
+                    .scalars()
+                    .all()
+                )
+            unknown = [u for u in uuids if u not in known]
+            if unknown:
+                raise UnknownPredictions(unknown)
+            stmt = self._insert(delayed)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["prediction_uuid", "key"],
+                set_={"value": stmt.excluded.value, "arrived_ms": stmt.excluded.arrived_ms},
+            )
+            for chunk in _chunks(rows, _CHUNK):
+                conn.execute(stmt, chunk)
+
+        self._write(write)
+        return len(rows)
+
+    def _write(self, work: Any) -> None:
+        try:
+            with self.engine.begin() as conn:
+                work(conn)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    def _where(
+        self,
+        model_deployment_crn: str | None,
+        model_crn: str | None,
+        model_build_crn: str | None,
+        start_ms: int | None,
+        end_ms: int | None,
+    ) -> Any:
+        if not (model_deployment_crn or model_crn or model_build_crn):
+            raise ValueError("give at least one of model_deployment_crn, model_crn, model_build_crn")
+        start = 0 if start_ms is None else int(start_ms)
+        end = now_ms() if end_ms is None else int(end_ms)
+        if end < start:
+            raise ValueError(f"end_timestamp_ms ({end}) is before start_timestamp_ms ({start})")
+        cond = [records.c.start_ms >= start, records.c.start_ms <= end]
+        if model_deployment_crn:
+            cond.append(records.c.model_deployment_crn == model_deployment_crn)
+        if model_crn:
+            cond.append(records.c.model_crn == model_crn)
+        if model_build_crn:
+            cond.append(records.c.model_build_crn == model_build_crn)
+        return and_(*cond)
+
+    def read_metrics(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """CML's `read_metrics` result: `{"metrics": [record, ...]}` in time order."""
+        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(records).where(where).order_by(records.c.start_ms, records.c.id)).all()
+            late = self._delayed_for(conn, where)
+        merged: dict[str, dict[str, Any]] = {}
+        for uuid_, key, value, _arrived in late:
+            merged.setdefault(uuid_, {})[key] = json.loads(value)
+        out = []
+        for r in rows:
+            metrics = json.loads(r.metrics)
+            if r.prediction_uuid in merged:
+                metrics.update(merged[r.prediction_uuid])
+            out.append(
+                {
+                    "modelCrn": r.model_crn,
+                    "modelBuildCrn": r.model_build_crn,
+                    "modelDeploymentCrn": r.model_deployment_crn,
+                    "startTimeStampMs": r.start_ms,
+                    "endTimeStampMs": r.end_ms,
+                    "predictionUuid": r.prediction_uuid or "",
+                    "metrics": metrics,
+                }
+            )
+        return {"metrics": out}
+
+    def _delayed_for(self, conn: Connection, where: Any) -> list[Any]:
+        stmt = (
+            select(delayed.c.prediction_uuid, delayed.c.key, delayed.c.value, delayed.c.arrived_ms)
+            .join(records, records.c.prediction_uuid == delayed.c.prediction_uuid)
+            .where(where)
+        )
+        return conn.execute(stmt).all()
+
+    def count(self, model_deployment_crn: str, *, aggregates: bool = False) -> int:
+        cond = records.c.prediction_uuid.is_(None) if aggregates else records.c.prediction_uuid.is_not(None)
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count()).where(records.c.model_deployment_crn == model_deployment_crn, cond)
+            ).scalar_one()
+
+    def read_frame(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> pd.DataFrame:
+        """Prediction records as one row per scored row, delayed metrics merged.
+
+        Columns: `prediction_uuid`, `row` (position within its call), `start_ms`, `end_ms`,
+        every tracked metric (nested dicts flattened with dots, so `input_data.age` ...), every
+        delayed metric (e.g. `final_label`), and `delayed_arrived_ms` (when its last delayed
+        metric arrived). A list-valued metric as long as `prediction` is spread over the rows.
+        """
+        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
+        where = and_(where, records.c.prediction_uuid.is_not(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.prediction_uuid, records.c.start_ms, records.c.end_ms, records.c.metrics)
+                .where(where)
+                .order_by(records.c.start_ms, records.c.id)
+            ).all()
+            late = self._delayed_for(conn, where)
+        if not rows:
+            return pd.DataFrame(columns=["prediction_uuid", "row", "start_ms", "end_ms"])
+        uuids, starts, ends, texts = zip(*rows, strict=True)
+        frame = _explode_records(
+            pd.DataFrame(
+                {
+                    "prediction_uuid": np.asarray(uuids, dtype=object),
+                    "start_ms": np.asarray(starts, dtype=np.int64),
+                    "end_ms": np.asarray(ends, dtype=np.int64),
+                }
+            ),
+            _parse_json_lines(texts),
+        )
+        if late:
+            frame = _merge_delayed_frame(frame, late)
+        return frame
+
+    def read_aggregates_frame(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> pd.DataFrame:
+        """Aggregate records (`track_aggregate_metrics`): `start_ms`, `end_ms` and one column per metric."""
+        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.start_ms, records.c.end_ms, records.c.metrics)
+                .where(where, records.c.prediction_uuid.is_(None))
+                .order_by(records.c.start_ms, records.c.id)
+            ).all()
+        frame = pd.DataFrame({"start_ms": [r.start_ms for r in rows], "end_ms": [r.end_ms for r in rows]})
+        if rows:
+            values = pd.json_normalize([json.loads(r.metrics) for r in rows])  # few rows: one per window
+            frame = pd.concat([frame, values], axis=1)
+        return frame
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _parse_json_lines(texts: Sequence[str]) -> pa.Table:
+    """Parse one JSON object per record into an Arrow table, nested objects flattened with dots."""
+    blob = "\n".join(texts).encode()
+    try:
+        table = pa_json.read_json(io.BytesIO(blob), read_options=pa_json.ReadOptions(block_size=1 << 26))
+    except pa.ArrowInvalid:
+        # Records whose metric types disagree (an int here, a string there) defeat Arrow's typed
+        # columns; pandas takes anything, slower.
+        return pa.Table.from_pandas(pd.json_normalize([json.loads(t) for t in texts]), preserve_index=False)
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return table
+
+
+def _explode_records(base: pd.DataFrame, table: pa.Table) -> pd.DataFrame:
+    """One row per scored row: list metrics as long as `prediction` are spread over the rows."""
+    n_records = table.num_rows
+    pred = table.column("prediction") if "prediction" in table.column_names else None
+    if pred is not None and pa.types.is_list(pred.type):
+        lengths = pc.fill_null(pc.list_value_length(pred), 1).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        lengths = np.ones(n_records, dtype=np.int64)
+    parent = np.repeat(np.arange(n_records), lengths)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out = base.iloc[parent].reset_index(drop=True)
+    out.insert(1, "row", np.arange(len(parent)) - first)
+    columns: dict[str, Any] = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
+            col_lengths = pc.fill_null(pc.list_value_length(col), -1).to_numpy(zero_copy_only=False)
+            if np.array_equal(col_lengths, lengths):
+                columns[name] = pc.list_flatten(col).to_pandas()
+                continue
+            columns[name] = pd.Series(col.to_pylist(), dtype=object).iloc[parent].reset_index(drop=True)
+        else:
+            columns[name] = col.to_pandas().iloc[parent].reset_index(drop=True)
+    return pd.concat([out, pd.DataFrame(columns)], axis=1)
+
+
+def _merge_delayed_frame(frame: pd.DataFrame, late: Sequence[Any]) -> pd.DataFrame:
+    uuids, keys, values, arrived = zip(*late, strict=True)
+    d = pd.DataFrame({"prediction_uuid": uuids, "key": keys, "arrived": np.asarray(arrived, dtype=np.int64)})
+    d["value"] = [json.loads(v) for v in values]
+    is_list = d["value"].map(type) == list
+    if is_list.any():
+        d = d.explode("value")
+        d["row"] = d.groupby(level=0).cumcount()
+        d = d.reset_index(drop=True)
+    else:
+        d["row"] = 0
+    wide = d.pivot(index=["prediction_uuid", "row"], columns="key", values="value")
+    wide.columns = [str(c) for c in wide.columns]
+    wide = wide.infer_objects()
+    arrival = d.groupby("prediction_uuid")["arrived"].max().rename("delayed_arrived_ms")
+    clashes = [c for c in wide.columns if c in frame.columns]
+    frame = frame.merge(wide, left_on=["prediction_uuid", "row"], right_index=True, how="left", suffixes=("", "__late"))
+    for name in clashes:  # a delayed value replaces the tracked one where it exists: later wins
+        frame[name] = frame.pop(f"{name}__late").combine_first(frame[name])
+    frame = frame.merge(arrival, left_on="prediction_uuid", right_index=True, how="left")
+    frame["delayed_arrived_ms"] = frame["delayed_arrived_ms"].astype("Int64")
+    return frame
