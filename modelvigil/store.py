@@ -19,6 +19,7 @@ import io
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError as SQLAlchemyError
 
@@ -135,20 +136,22 @@ def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name not in SUPPORTED_DIALECTS:
-        raise StoreError(f"unsupported store dialect {engine.dialect.name!r}; use one of {SUPPORTED_DIALECTS}")
-    if engine.dialect.name == "sqlite":
-        engine.dispose()
-        path = engine.url.database
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we install
+    dialect = parsed.get_backend_name()
+    if dialect not in SUPPORTED_DIALECTS:
+        raise StoreError(f"unsupported store dialect {dialect!r}; use one of {SUPPORTED_DIALECTS}")
+    if dialect == "sqlite":
+        path = parsed.database
         if path and path != ":memory:":
             from pathlib import Path
 
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, pool_size=8, max_overflow=32, pool_timeout=60)
+        engine = create_engine(parsed, pool_size=8, max_overflow=32, pool_timeout=60)
         event.listen(engine, "connect", _configure_sqlite)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=32, pool_timeout=60)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=32, pool_timeout=60)
     return engine
 
 
@@ -159,24 +162,41 @@ class MetricsStore:
         self.url = url
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        self._create_schema()
+        self._schema_ready = False
+        with suppress(StoreUnavailable):  # a store that is down now may be up by the first call
+            self._ensure_schema()
 
-    def _create_schema(self) -> None:
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
         try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except SQLAlchemyError:
-            # Another process created the tables between our check and our CREATE.
-            metadata.create_all(self.engine, checkfirst=True)
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+            except OperationalError:
+                raise
+            except SQLAlchemyError:
+                # Another process created the tables between our check and our CREATE.
+                metadata.create_all(self.engine, checkfirst=True)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+        self._schema_ready = True
+
+    @contextmanager
+    def _connect(self, write: bool) -> Iterator[Connection]:
+        """A connection (a transaction when writing); an unreachable database is StoreUnavailable."""
+        self._ensure_schema()
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
 
     def ping(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(select(1))
-        except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+        with self._connect(write=False) as conn:
+            conn.execute(select(1))
 
     # ---- writes -------------------------------------------------------------------------------
 
@@ -196,18 +216,15 @@ class MetricsStore:
         if rec.idempotency_key is not None:
             stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
         stmt = stmt.returning(records.c.id)
-        try:
-            with self.engine.begin() as conn:
-                inserted = conn.execute(stmt).first()
-                if inserted is not None:
-                    return StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False)
-                first = conn.execute(
-                    select(records.c.prediction_uuid, records.c.metrics).where(
-                        records.c.idempotency_key == rec.idempotency_key
-                    )
-                ).one()
-        except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+        with self._connect(write=True) as conn:
+            inserted = conn.execute(stmt).first()
+            if inserted is not None:
+                return StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False)
+            first = conn.execute(
+                select(records.c.prediction_uuid, records.c.metrics).where(
+                    records.c.idempotency_key == rec.idempotency_key
+                )
+            ).one()
         return StoredPrediction(first.prediction_uuid, json.loads(first.metrics), replayed=True)
 
     def record_aggregate(
@@ -272,11 +289,8 @@ class MetricsStore:
         return len(rows)
 
     def _write(self, work: Any) -> None:
-        try:
-            with self.engine.begin() as conn:
-                work(conn)
-        except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+        with self._connect(write=True) as conn:
+            work(conn)
 
     # ---- reads --------------------------------------------------------------------------------
 
@@ -313,7 +327,7 @@ class MetricsStore:
     ) -> dict[str, list[dict[str, Any]]]:
         """CML's `read_metrics` result: `{"metrics": [record, ...]}` in time order."""
         where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
-        with self.engine.connect() as conn:
+        with self._connect(write=False) as conn:
             rows = conn.execute(select(records).where(where).order_by(records.c.start_ms, records.c.id)).all()
             late = self._delayed_for(conn, where)
         merged: dict[str, dict[str, Any]] = {}
@@ -347,7 +361,7 @@ class MetricsStore:
 
     def count(self, model_deployment_crn: str, *, aggregates: bool = False) -> int:
         cond = records.c.prediction_uuid.is_(None) if aggregates else records.c.prediction_uuid.is_not(None)
-        with self.engine.connect() as conn:
+        with self._connect(write=False) as conn:
             return conn.execute(
                 select(func.count()).where(records.c.model_deployment_crn == model_deployment_crn, cond)
             ).scalar_one()
@@ -369,7 +383,7 @@ class MetricsStore:
         """
         where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
         where = and_(where, records.c.prediction_uuid.is_not(None))
-        with self.engine.connect() as conn:
+        with self._connect(write=False) as conn:
             rows = conn.execute(
                 select(records.c.prediction_uuid, records.c.start_ms, records.c.end_ms, records.c.metrics)
                 .where(where)
@@ -403,7 +417,7 @@ class MetricsStore:
     ) -> pd.DataFrame:
         """Aggregate records (`track_aggregate_metrics`): `start_ms`, `end_ms` and one column per metric."""
         where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
-        with self.engine.connect() as conn:
+        with self._connect(write=False) as conn:
             rows = conn.execute(
                 select(records.c.start_ms, records.c.end_ms, records.c.metrics)
                 .where(where, records.c.prediction_uuid.is_(None))
@@ -449,7 +463,7 @@ def _explode_records(base: pd.DataFrame, table: pa.Table) -> pd.DataFrame:
     out.insert(1, "row", np.arange(len(parent)) - first)
     columns: dict[str, Any] = {}
     for name in table.column_names:
-        col = table.column(name).combine_chunks()
+        col = table.column(name)
         if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
             col_lengths = pc.fill_null(pc.list_value_length(col), -1).to_numpy(zero_copy_only=False)
             if np.array_equal(col_lengths, lengths):

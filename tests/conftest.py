@@ -1,0 +1,106 @@
+"""Shared fixtures: an isolated home, a trained model, SQLite and the machine's real Postgres."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from modelvigil.embedded import EmbeddedService, start_in_thread
+from modelvigil.model import FraudModel
+from modelvigil.service import ServiceOptions
+from modelvigil.settings import Settings
+from modelvigil.store import MetricsStore
+
+PG_ADMIN_URL = os.environ.get("MODELVIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[FraudModel, Path]:
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    model = FraudModel.train()
+    model.save(path)
+    return model, path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, trained_model: tuple[FraudModel, Path], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh home per test, with the session's model copied in (training once is enough)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(trained_model[1], home / "model.joblib")
+    for name in list(os.environ):
+        if name.startswith(("MODELVIGIL_", "CDSW_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MODELVIGIL_HOME", str(home))
+    return Settings(home=home)
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A throwaway schema in the machine's Postgres. Unreachable Postgres fails the run, never skips."""
+    schema = f"mv_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required by the store tests and is unreachable: {exc}")
+    sep = "&" if "?" in PG_ADMIN_URL else "?"
+    yield f"{PG_ADMIN_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _reset_pg(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS mv_metric_records, mv_delayed_metrics CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metrics.db'}"
+    url = request.getfixturevalue("pg_schema_url")
+    _reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[MetricsStore]:
+    s = MetricsStore(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def service(settings: Settings, trained_model: tuple[FraudModel, Path]) -> Iterator[EmbeddedService]:
+    """The embedded service on a free loopback port, SQLite store in the test's home."""
+    svc = start_in_thread(settings, model=trained_model[0])
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def make_service(
+    settings: Settings, trained_model: tuple[FraudModel, Path]
+) -> Iterator[callable]:  # type: ignore[valid-type]
+    started: list[EmbeddedService] = []
+
+    def make(options: ServiceOptions | None = None, store_url: str | None = None) -> EmbeddedService:
+        s = settings.model_copy(update={"store_url": store_url}) if store_url else settings
+        svc = start_in_thread(s, options=options, model=trained_model[0])
+        started.append(svc)
+        return svc
+
+    yield make
+    for svc in started:
+        svc.stop()

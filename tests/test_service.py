@@ -1,0 +1,232 @@
+"""The embedded model service over real HTTP on loopback: protocol shapes and every error row."""
+
+import concurrent.futures as cf
+import json
+
+import pandas as pd
+import pytest
+import requests
+
+from modelvigil.data import FEATURES
+from modelvigil.service import ServiceOptions
+from tests.helpers import auth, lab_payload
+
+
+def post_model(svc, body, *, headers=None, params=None, raw=None):
+    h = {**auth(svc), "Content-Type": "application/json", **(headers or {})}
+    data = raw if raw is not None else json.dumps(body)
+    return requests.post(f"{svc.url}/model", data=data, headers=h, params=params, timeout=30)
+
+
+def test_plain_requests_post_with_cmls_envelope_and_the_lab_payload(service):
+    r = post_model(service, {"accessKey": service.identity.access_key, "request": lab_payload(1)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True
+    inner = body["response"]
+    assert set(inner) >= {"prediction", "uuid", "model_deployment_crn"}
+    assert len(inner["prediction"]) == 1 and inner["prediction"][0] in (0, 1)
+    assert inner["model_deployment_crn"] == service.identity.deployment_crn
+    [rec] = service.store.read_metrics(service.identity.deployment_crn)["metrics"]
+    assert rec["predictionUuid"] == inner["uuid"]
+    assert rec["startTimeStampMs"] <= rec["endTimeStampMs"]
+    assert rec["metrics"]["prediction"] == inner["prediction"]
+    assert set(rec["metrics"]["input_data"]) == set(FEATURES)
+    assert 0 <= rec["metrics"]["probability"][0] <= 1
+
+
+def test_access_key_as_query_parameter_and_one_uuid_per_multi_row_call(service):
+    r = post_model(service, {"request": lab_payload(25)}, params={"accessKey": service.identity.access_key})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["response"]["prediction"]) == 25
+    frame = service.store.read_frame(service.identity.deployment_crn)
+    assert len(frame) == 25 and frame["prediction_uuid"].nunique() == 1
+
+
+@pytest.mark.parametrize("form", ["dataframe_records", "inputs", "flat"])
+def test_other_payload_forms(service, form):
+    frame = pd.DataFrame(lab_payload(3)["dataframe_split"]["data"], columns=FEATURES)
+    request = {
+        "dataframe_records": {"dataframe_records": frame.to_dict("records")},
+        "inputs": {"inputs": frame.values.tolist()},
+        "flat": frame.iloc[0].to_dict(),
+    }[form]
+    r = post_model(service, {"accessKey": service.identity.access_key, "request": request})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["response"]["prediction"]) == (1 if form == "flat" else 3)
+
+
+def test_idempotency_key_replays_the_first_answer(service):
+    body = {"accessKey": service.identity.access_key, "request": lab_payload(1)}
+    first = post_model(service, body, headers={"Idempotency-Key": "sim-a/17"}).json()
+    again = post_model(service, body, headers={"Idempotency-Key": "sim-a/17"}).json()
+    assert first == again
+    assert service.store.count(service.identity.deployment_crn) == 1
+
+
+def error(r):
+    body = r.json()
+    assert body["success"] is False and isinstance(body["error"], str) and body["error"]
+    return body["error"]
+
+
+def test_400_malformed_json(service):
+    r = post_model(service, None, raw='{"accessKey": "x", "request": {')
+    assert r.status_code == 400 and "malformed JSON" in error(r)
+    r = post_model(service, None, raw='{"accessKey": "x", "request": {"inputs": [[NaN]]}}')
+    assert r.status_code == 400
+
+
+def test_401_missing_or_bad_token(service):
+    body = {"accessKey": service.identity.access_key, "request": lab_payload(1)}
+    r = requests.post(f"{service.url}/model", json=body, timeout=10)
+    assert r.status_code == 401 and "Authorization" in error(r)
+    r = requests.post(f"{service.url}/model", json=body, headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert r.status_code == 401 and error(r) == "User APikey not authorized to access model"
+    r = requests.post(f"{service.url}/model", json=body, headers={"Authorization": "Basic abc"}, timeout=10)
+    assert r.status_code == 401
+    assert service.store.count(service.identity.deployment_crn) == 0
+
+
+def test_404_unknown_access_key(service):
+    r = post_model(service, {"accessKey": "m" * 32, "request": lab_payload(1)})
+    assert r.status_code == 404 and "access key" in error(r)
+    assert "m" * 32 not in error(r)
+
+
+def test_413_over_five_megabytes(service):
+    big = {"accessKey": service.identity.access_key, "request": {"inputs": [[1.0] * 15] * 80_000}}
+    raw = json.dumps(big)
+    assert len(raw) > 5 * 1024 * 1024
+    r = post_model(service, None, raw=raw)
+    assert r.status_code == 413 and "limit" in error(r)
+
+    def chunks():  # no Content-Length: the limit still holds
+        for i in range(0, len(raw), 1 << 20):
+            yield raw[i : i + (1 << 20)].encode()
+
+    r = requests.post(f"{service.url}/model", data=chunks(), headers=auth(service), timeout=30)
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ([1, 2], "must be a JSON object"),
+        ({"request": {}}, "no access key"),
+        ({"accessKey": "KEY"}, "no 'request'"),
+        ({"accessKey": "KEY", "request": "abc"}, "'request' must be a JSON object"),
+        ({"accessKey": "KEY", "request": {"dataframe_split": {"columns": FEATURES[:-1], "data": [[0] * 14]}}},
+         "missing column(s) ['customer_score']"),
+        ({"accessKey": "KEY", "request": {"inputs": [[0] * 15, [0] * 15, [0] * 3 + ["x"] + [0] * 11]}},
+         "row 2, value 3 ('mortgage_balance')"),
+    ],
+)
+def test_422_wrong_payload_names_what_is_wrong(service, body, needle):
+    if isinstance(body, dict) and body.get("accessKey") == "KEY":
+        body = {**body, "accessKey": service.identity.access_key}
+    r = post_model(service, body)
+    assert r.status_code == 422 and needle in error(r)
+    assert service.store.count(service.identity.deployment_crn) == 0
+
+
+def test_429_when_every_replica_is_busy(make_service):
+    svc = make_service(ServiceOptions(replicas=1, queue_timeout_s=0.001))
+    body = {"accessKey": svc.identity.access_key, "request": lab_payload(2000)}
+    with cf.ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(lambda _: post_model(svc, body), range(32)))
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 429} and 429 in codes and 200 in codes
+    busy = next(r for r in responses if r.status_code == 429)
+    assert busy.headers["Retry-After"] == "1" and "model.busy" in error(busy)
+    assert svc.store.count(svc.identity.deployment_crn) == codes.count(200)
+
+
+def test_503_when_the_store_is_unreachable_and_nothing_is_claimed(make_service):
+    svc = make_service(store_url="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    r = post_model(svc, {"accessKey": svc.identity.access_key, "request": lab_payload(1)})
+    assert r.status_code == 503 and "store unavailable" in error(r)
+    assert requests.get(f"{svc.url}/health", timeout=10).json()["store"] == "unavailable"
+
+
+def test_metrics_routes(service):
+    crn = service.identity.deployment_crn
+    uuids = [
+        post_model(service, {"accessKey": service.identity.access_key, "request": lab_payload(1, seed=i)})
+        .json()["response"]["uuid"]
+        for i in range(3)
+    ]
+    h = auth(service)
+    r = requests.post(f"{service.url}/metrics/delayed", json={"prediction_uuid": uuids[0], "metrics": {"final_label": 1}},
+                      headers=h, timeout=10)
+    assert r.status_code == 200 and r.json() == {"success": True, "stored": 1}
+    items = [{"prediction_uuid": u, "metrics": {"final_label": 0}} for u in uuids[1:]]
+    r = requests.post(f"{service.url}/metrics/delayed/bulk", json={"items": items}, headers=h, timeout=10)
+    assert r.json()["stored"] == 2
+    r = requests.post(f"{service.url}/metrics/delayed/bulk",
+                      json={"items": [*items, {"prediction_uuid": "nope", "metrics": {"final_label": 1}}]},
+                      headers=h, timeout=10)
+    assert r.status_code == 404 and "nope" in error(r)
+    r = requests.post(f"{service.url}/metrics/aggregate",
+                      json={"metrics": {"accuracy": 0.5}, "start_timestamp_ms": 1, "end_timestamp_ms": 2}, headers=h,
+                      timeout=10)
+    assert r.status_code == 200
+    r = requests.post(f"{service.url}/metrics/aggregate",
+                      json={"metrics": {"accuracy": 0.5}, "start_timestamp_ms": 5, "end_timestamp_ms": 2}, headers=h,
+                      timeout=10)
+    assert r.status_code == 422 and "before" in error(r)
+    r = requests.post(f"{service.url}/metrics/delayed", json={"prediction_uuid": uuids[0]}, headers=h, timeout=10)
+    assert r.status_code == 422 and "metrics" in error(r)
+    got = requests.get(f"{service.url}/metrics", params={"model_deployment_crn": crn, "start_timestamp_ms": 0},
+                       headers=h, timeout=10).json()
+    flat = pd.json_normalize(got["metrics"])
+    assert flat.loc[flat["predictionUuid"] != "", "metrics.final_label"].tolist() == [1, 0, 0]
+    assert flat.loc[flat["predictionUuid"] == "", "metrics.accuracy"].tolist() == [0.5]
+    r = requests.get(f"{service.url}/metrics", headers=h, timeout=10)
+    assert r.status_code == 422 and "at least one of" in error(r)
+    assert requests.get(f"{service.url}/metrics", params={"model_crn": "x"}, timeout=10).status_code == 401
+
+
+def test_api_v2_subset_with_cmls_field_names(service):
+    ident, h = service.identity, auth(service)
+    base = f"{service.url}/api/v2/projects/{ident.project_id}"
+    models = requests.get(f"{base}/models", params={"search_filter": json.dumps({"name": ident.model_name})},
+                          headers=h, timeout=10).json()
+    [model] = models["models"]
+    assert {k: model[k] for k in ("id", "name", "crn", "access_key", "auth_enabled")} == {
+        "id": ident.model_id, "name": ident.model_name, "crn": ident.model_crn,
+        "access_key": ident.access_key, "auth_enabled": True}
+    assert requests.get(f"{base}/models", params={"search_filter": '{"name": "zzz"}'}, headers=h,
+                        timeout=10).json()["models"] == []
+    [build] = requests.get(f"{base}/models/{ident.model_id}/builds", headers=h, timeout=10).json()["model_builds"]
+    assert build["status"] == "built" and build["crn"] == ident.build_crn
+    deps = requests.get(f"{base}/models/{ident.model_id}/builds/{build['id']}/deployments", headers=h,
+                        timeout=10).json()["model_deployments"]
+    assert deps[0]["status"] == "deployed" and deps[0]["crn"] == ident.deployment_crn
+    missing = requests.get(f"{service.url}/api/v2/projects/nope/models", headers=h, timeout=10)
+    assert missing.status_code == 404 and set(missing.json()) == {"error", "code", "message", "details"}
+    bad = requests.get(f"{base}/models", params={"search_filter": "{"}, headers=h, timeout=10)
+    assert bad.status_code == 400
+
+
+def test_health_needs_no_token_and_shows_no_secret(service):
+    r = requests.get(f"{service.url}/health", timeout=10)
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["store"] == "ok"
+    assert service.identity.api_key.get_secret_value() not in r.text
+
+
+def test_openapi_documents_the_routes(service):
+    spec = requests.get(f"{service.url}/openapi.json", timeout=10).json()
+    paths = spec["paths"]
+    assert {"/model", "/metrics", "/metrics/delayed", "/metrics/delayed/bulk", "/metrics/aggregate", "/health"} <= set(paths)
+    model_op = paths["/model"]["post"]
+    schema = model_op["requestBody"]["content"]["application/json"]["schema"]
+    assert "request" in schema["properties"] and "accessKey" in schema["properties"]
+    assert {"400", "401", "404", "413", "422", "429"} <= set(model_op["responses"])
+
+
+def test_no_auth_mode_accepts_calls_without_a_token(make_service):
+    svc = make_service(ServiceOptions(auth=False))
+    r = requests.post(f"{svc.url}/model", json={"accessKey": svc.identity.access_key, "request": lab_payload(1)},
+                      timeout=10)
+    assert r.status_code == 200

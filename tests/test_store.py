@@ -1,0 +1,182 @@
+"""The Model Metrics Store, on SQLite and on the machine's Postgres."""
+
+import threading
+import uuid
+
+import pandas as pd
+import pytest
+
+from modelvigil.store import MetricsStore, PredictionRecord, UnknownPredictions
+
+DEP, MODEL, BUILD = "crn:dep", "crn:model", "crn:build"
+
+
+def record(i: int, rows: int = 1, key: str | None = None, dep: str = DEP) -> PredictionRecord:
+    return PredictionRecord(
+        model_crn=MODEL,
+        model_build_crn=BUILD,
+        model_deployment_crn=dep,
+        prediction_uuid=str(uuid.uuid4()),
+        start_ms=1_000 + 10 * i,
+        end_ms=1_000 + 10 * i + 3,
+        metrics={
+            "prediction": [i % 2] * rows,
+            "probability": [0.25] * rows,
+            "input_data": {"age": [20 + i] * rows, "latitude": [None] * rows},
+        },
+        idempotency_key=key,
+    )
+
+
+def test_read_metrics_has_cmls_shape_with_delayed_metrics_merged(store):
+    recs = [record(i) for i in range(3)]
+    for r in recs:
+        store.record_prediction(r)
+    store.merge_delayed([(recs[0].prediction_uuid, {"final_label": 1})])
+    store.record_aggregate({"accuracy": 0.5}, 1_000, 1_020, model_deployment_crn=DEP, model_crn=MODEL)
+
+    result = store.read_metrics(model_deployment_crn=DEP)
+    assert set(result) == {"metrics"}
+    first = result["metrics"][0]
+    assert first == {
+        "modelCrn": MODEL,
+        "modelBuildCrn": BUILD,
+        "modelDeploymentCrn": DEP,
+        "startTimeStampMs": 1_000,
+        "endTimeStampMs": 1_003,
+        "predictionUuid": recs[0].prediction_uuid,
+        "metrics": {**recs[0].metrics, "final_label": 1},
+    }
+    flat = pd.json_normalize(result["metrics"])
+    assert {"startTimeStampMs", "predictionUuid", "metrics.prediction", "metrics.final_label",
+            "metrics.accuracy", "metrics.input_data.age"} <= set(flat.columns)
+    aggregates = flat[flat["predictionUuid"] == ""]
+    assert aggregates["metrics.accuracy"].tolist() == [0.5]
+    assert len(flat) == 4
+
+
+def test_later_delayed_value_wins_and_repeats_are_idempotent(store):
+    r = record(0)
+    store.record_prediction(r)
+    store.merge_delayed([(r.prediction_uuid, {"final_label": 0, "note": "a"})])
+    store.merge_delayed([(r.prediction_uuid, {"final_label": 1})])
+    store.merge_delayed([(r.prediction_uuid, {"final_label": 1})])
+    metrics = store.read_metrics(DEP)["metrics"][0]["metrics"]
+    assert metrics["final_label"] == 1 and metrics["note"] == "a"
+    # Within one batch too: the later item wins.
+    store.merge_delayed([(r.prediction_uuid, {"final_label": 0}), (r.prediction_uuid, {"final_label": 1})])
+    assert store.read_metrics(DEP)["metrics"][0]["metrics"]["final_label"] == 1
+
+
+def test_unknown_uuid_in_a_batch_writes_nothing(store):
+    r = record(0)
+    store.record_prediction(r)
+    ghost = str(uuid.uuid4())
+    with pytest.raises(UnknownPredictions, match=ghost):
+        store.merge_delayed([(r.prediction_uuid, {"final_label": 1}), (ghost, {"final_label": 0})])
+    assert "final_label" not in store.read_metrics(DEP)["metrics"][0]["metrics"]
+
+
+def test_window_and_crn_filters(store):
+    for i in range(10):
+        store.record_prediction(record(i))
+    store.record_prediction(record(3, dep="crn:other"))
+    inside = store.read_metrics(DEP, start_timestamp_ms=1_020, end_timestamp_ms=1_050)["metrics"]
+    assert [m["startTimeStampMs"] for m in inside] == [1_020, 1_030, 1_040, 1_050]
+    assert len(store.read_metrics(model_crn=MODEL)["metrics"]) == 11
+    assert len(store.read_metrics(model_build_crn=BUILD, start_timestamp_ms=1_095)["metrics"]) == 0
+    with pytest.raises(ValueError, match="at least one of"):
+        store.read_metrics()
+    with pytest.raises(ValueError, match="before"):
+        store.read_metrics(DEP, start_timestamp_ms=10, end_timestamp_ms=5)
+
+
+def test_idempotency_key_returns_the_first_prediction_and_stores_nothing_new(store):
+    first = store.record_prediction(record(1, key="sim-1/req-7"))
+    again = store.record_prediction(record(2, key="sim-1/req-7"))
+    assert not first.replayed and again.replayed
+    assert again.prediction_uuid == first.prediction_uuid and again.metrics == first.metrics
+    assert store.count(DEP) == 1
+
+
+def test_uuid_is_unique(store):
+    r = record(0)
+    store.record_prediction(r)
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        store.record_prediction(r)
+    assert store.count(DEP) == 1
+
+
+def test_frame_path_matches_the_json_path(store):
+    recs = [record(i) for i in range(20)]
+    for r in recs:
+        store.record_prediction(r)
+    store.merge_delayed([(r.prediction_uuid, {"final_label": i % 3 == 0}) for i, r in enumerate(recs[:15])])
+    frame = store.read_frame(DEP)
+    flat = pd.json_normalize(store.read_metrics(DEP)["metrics"])
+    assert frame["prediction_uuid"].tolist() == flat["predictionUuid"].tolist()
+    assert frame["prediction"].tolist() == flat["metrics.prediction"].str[0].tolist()
+    assert frame["input_data.age"].tolist() == flat["metrics.input_data.age"].str[0].tolist()
+    assert frame["input_data.latitude"].isna().all()
+    labels = frame["final_label"]
+    assert labels.iloc[:15].tolist() == flat["metrics.final_label"].iloc[:15].tolist()
+    assert labels.iloc[15:].isna().all()
+    assert frame["delayed_arrived_ms"].iloc[:15].notna().all() and frame["delayed_arrived_ms"].iloc[15:].isna().all()
+    assert (frame["end_ms"] - frame["start_ms"]).eq(3).all()
+
+
+def test_frame_path_spreads_multi_row_calls_over_rows(store):
+    r = record(0, rows=3)
+    store.record_prediction(r)
+    store.merge_delayed([(r.prediction_uuid, {"final_label": [1, 0, 1]})])
+    frame = store.read_frame(DEP)
+    assert frame["row"].tolist() == [0, 1, 2]
+    assert frame["prediction_uuid"].nunique() == 1
+    assert frame["final_label"].tolist() == [1, 0, 1]
+    assert frame["input_data.age"].tolist() == [20, 20, 20]
+
+
+def test_empty_window_gives_an_empty_frame(store):
+    frame = store.read_frame(DEP)
+    assert frame.empty and {"prediction_uuid", "start_ms", "end_ms"} <= set(frame.columns)
+    assert store.read_aggregates_frame(DEP).empty
+
+
+def test_aggregates_frame(store):
+    store.record_aggregate({"accuracy": 0.9, "f1": 0.5}, 10, 20, model_deployment_crn=DEP)
+    store.record_aggregate({"accuracy": 0.8, "f1": 0.4}, 21, 30, model_deployment_crn=DEP)
+    agg = store.read_aggregates_frame(DEP)
+    assert agg[["start_ms", "end_ms", "accuracy"]].values.tolist() == [[10, 20, 0.9], [21, 30, 0.8]]
+    with pytest.raises(ValueError, match="before"):
+        store.record_aggregate({"accuracy": 1}, 30, 20, model_deployment_crn=DEP)
+
+
+def test_concurrent_writers_lose_nothing(store_url):
+    stores = [MetricsStore(store_url) for _ in range(2)]  # two "processes'" worth of engines
+    recs = [record(i) for i in range(400)]
+    errors: list[BaseException] = []
+
+    def write(part: list[PredictionRecord], s: MetricsStore) -> None:
+        try:
+            for r in part:
+                s.record_prediction(r)
+                s.merge_delayed([(r.prediction_uuid, {"final_label": 1})])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(recs[i::8], stores[i % 2])) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    frame = stores[0].read_frame(DEP)
+    assert len(frame) == 400 and frame["prediction_uuid"].is_unique
+    assert frame["final_label"].eq(1).all()
+    for s in stores:
+        s.close()
+
+
+def test_unsupported_dialect_is_refused():
+    with pytest.raises(Exception, match="unsupported store dialect"):
+        MetricsStore("mysql+pymysql://u@127.0.0.1/x")
