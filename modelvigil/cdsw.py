@@ -91,8 +91,12 @@ def call_model(model_access_key: str, ipt: dict[str, Any], api_key: str | None =
         return target.endpoint.call_model(ipt, access_key=model_access_key)
     from modelvigil.endpoint import ModelEndpoint
 
-    with ModelEndpoint(target.endpoint.model_url, access_key=model_access_key, api_key=api_key,
-                       timeout=target.endpoint.timeout) as once:
+    with ModelEndpoint(
+        target.endpoint.model_url,
+        access_key=model_access_key,
+        api_key=api_key,
+        timeout=target.endpoint.timeout,
+    ) as once:
         return once.call_model(ipt)
 
 
@@ -118,7 +122,9 @@ def track_aggregate_metrics(
             metrics, start_timestamp_ms, end_timestamp_ms, model_deployment_crn=model_deployment_crn, dev=dev
         )
     _no_dev(dev)
-    target.endpoint.track_aggregate_metrics(metrics, start_timestamp_ms, end_timestamp_ms, model_deployment_crn)
+    target.endpoint.track_aggregate_metrics(
+        metrics, start_timestamp_ms, end_timestamp_ms, model_deployment_crn
+    )
     return None
 
 

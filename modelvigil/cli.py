@@ -16,10 +16,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.store_url:
         settings = settings.model_copy(update={"store_url": args.store_url})
-    options = ServiceOptions(auth=not args.no_auth, replicas=args.replicas, queue_timeout_s=args.queue_timeout)
+    options = ServiceOptions(
+        auth=not args.no_auth, replicas=args.replicas, queue_timeout_s=args.queue_timeout
+    )
     try:
         server, sock, identity, _store = build_server(
-            settings, host=args.host, port=args.port, options=options, allow_insecure_bind=args.allow_insecure_bind
+            settings,
+            host=args.host,
+            port=args.port,
+            options=options,
+            allow_insecure_bind=args.allow_insecure_bind,
         )
     except InsecureBind as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -64,8 +70,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"model service: {url}", flush=True)
         cdsw.configure(url, settings)
         try:
-            summary = run_demo(cdsw.connection().deployment, requests=args.requests, window=args.window,
-                               seed=args.seed)
+            summary = run_demo(
+                cdsw.connection().deployment, requests=args.requests, window=args.window, seed=args.seed
+            )
         finally:
             cdsw.reset()  # close keep-alive connections so the embedded service stops at once
     print("\n".join(summary.lines()))
@@ -79,10 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the embedded CML-compatible model service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT} (MODELVIGIL_PORT)")
-    serve.add_argument("--store-url", default=None, help="SQLAlchemy URL (default: MODELVIGIL_STORE_URL or SQLite)")
+    serve.add_argument(
+        "--store-url", default=None, help="SQLAlchemy URL (default: MODELVIGIL_STORE_URL or SQLite)"
+    )
     serve.add_argument("--no-auth", action="store_true", help="accept calls without an API key")
-    serve.add_argument("--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address")
-    serve.add_argument("--replicas", type=int, default=4, help="requests scored at once (CML: one per replica)")
+    serve.add_argument(
+        "--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address"
+    )
+    serve.add_argument(
+        "--replicas", type=int, default=4, help="requests scored at once (CML: one per replica)"
+    )
     serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
     serve.set_defaults(run=_serve)
 

@@ -23,7 +23,9 @@ class Connection:
     deployment: DeploymentDetails
 
 
-def connect(settings: Settings | None = None, base_url: str | None = None, *, pool_size: int = 32) -> Connection:
+def connect(
+    settings: Settings | None = None, base_url: str | None = None, *, pool_size: int = 32
+) -> Connection:
     settings = settings or Settings()
     cml = CMLEnvironment.from_env()
     url = base_url or settings.service_url

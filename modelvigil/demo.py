@@ -39,7 +39,9 @@ class DemoSummary:
         ]
 
 
-def run_demo(deployment: DeploymentDetails, requests: int = 300, window: int = 100, seed: int = 7) -> DemoSummary:
+def run_demo(
+    deployment: DeploymentDetails, requests: int = 300, window: int = 100, seed: int = 7
+) -> DemoSummary:
     if requests < 1 or window < 1:
         raise ValueError("requests and window must be >= 1")
     traffic = generate(requests, seed=seed)
@@ -56,7 +58,9 @@ def run_demo(deployment: DeploymentDetails, requests: int = 300, window: int = 1
         cdsw.track_delayed_metrics({"final_label": int(label)}, uuid)
 
     crn = deployment.latest_deployment_crn
-    records = pd.json_normalize(cdsw.read_metrics(model_deployment_crn=crn, start_timestamp_ms=started)["metrics"])
+    records = pd.json_normalize(
+        cdsw.read_metrics(model_deployment_crn=crn, start_timestamp_ms=started)["metrics"]
+    )
     mine = records[records["predictionUuid"].isin(set(uuids))].sort_values("startTimeStampMs")
     for lo in range(0, len(mine), window):
         chunk = mine.iloc[lo : lo + window]
@@ -67,7 +71,9 @@ def run_demo(deployment: DeploymentDetails, requests: int = 300, window: int = 1
             int(chunk["endTimeStampMs"].max()),
             model_deployment_crn=crn,
         )
-    records = pd.json_normalize(cdsw.read_metrics(model_deployment_crn=crn, start_timestamp_ms=started)["metrics"])
+    records = pd.json_normalize(
+        cdsw.read_metrics(model_deployment_crn=crn, start_timestamp_ms=started)["metrics"]
+    )
     is_prediction = records["predictionUuid"] != ""
     mine = records[is_prediction & records["predictionUuid"].isin(set(uuids))]
     labelled = mine["metrics.final_label"].notna()

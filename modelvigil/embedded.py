@@ -13,13 +13,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import uvicorn
 
 from modelvigil.model import FraudModel
 from modelvigil.service import ServiceOptions, create_app
-from modelvigil.settings import ServiceIdentity, Settings, load_or_create_identity
+from modelvigil.settings import ServiceIdentity, Settings, load_or_create_identity, read_identity
 from modelvigil.store import MetricsStore
 
 
@@ -58,7 +59,7 @@ class EmbeddedService:
         self.store.close()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,11 +86,45 @@ def build_server(
     model = model or FraudModel.load_or_train(settings.model_path())
     store = MetricsStore(settings.resolved_store_url())
     app = create_app(identity, model, store, options)
+    return _uvicorn(app), bind(host, port), identity, store
+
+
+def _uvicorn(app: Any) -> uvicorn.Server:
     # access_log off: the access log would print query strings (?accessKey=...) to the console.
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=5
     )
-    return uvicorn.Server(config), _bind(host, port), identity, store
+    return uvicorn.Server(config)
+
+
+@dataclass
+class ThreadedServer:
+    """Any ASGI app served by uvicorn on a thread of this process."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(server: uvicorn.Server, sock: socket.socket) -> ThreadedServer:
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return ThreadedServer(f"http://{shown}:{bound_port}", server, thread)
+
+
+def serve_app_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> ThreadedServer:
+    return serve_in_thread(_uvicorn(app), bind(host, port))
 
 
 def start_in_thread(
@@ -101,23 +136,22 @@ def start_in_thread(
     model: FraudModel | None = None,
 ) -> EmbeddedService:
     server, sock, identity, store = build_server(settings, host=host, port=port, options=options, model=model)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="modelvigil-serve")
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("embedded service did not start")
-        time.sleep(0.01)
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return EmbeddedService(f"http://{shown}:{bound_port}", identity, store, server, thread)
+    running = serve_in_thread(server, sock)
+    return EmbeddedService(running.url, identity, store, server, running.thread)
 
 
-def service_is_up(url: str, timeout: float = 1.0) -> bool:
+def _is_our_service(url: str, settings: Settings) -> bool:
+    """Up, and serving this home's identity (another home's service would refuse our key)."""
     try:
-        return requests.get(f"{url.rstrip('/')}/health", timeout=timeout).ok
+        health = requests.get(f"{url}/health", timeout=1.0)
     except requests.RequestException:
         return False
+    identity = read_identity(settings)
+    return (
+        health.ok
+        and identity is not None
+        and health.json().get("model_deployment_crn") == identity.deployment_crn
+    )
 
 
 @contextmanager
@@ -127,7 +161,7 @@ def ensure_service(settings: Settings) -> Iterator[str]:
         yield settings.service_url.rstrip("/")
         return
     default = f"http://127.0.0.1:{settings.port}"
-    if service_is_up(default):
+    if _is_our_service(default, settings):
         yield default
         return
     service = start_in_thread(settings)

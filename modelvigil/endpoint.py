@@ -202,7 +202,9 @@ class ModelEndpoint:
         if not key:
             raise ValueError("no model access key: set MODELVIGIL_ACCESS_KEY or discover it by model name")
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self._send("POST", self.model_url, json={"accessKey": key, "request": dict(ipt)}, headers=headers)
+        return self._send(
+            "POST", self.model_url, json={"accessKey": key, "request": dict(ipt)}, headers=headers
+        )
 
     # ---- metrics (modelvigil service only) ----------------------------------------------------
 
@@ -215,8 +217,11 @@ class ModelEndpoint:
         return f"{self.metrics_url}{path}"
 
     def track_delayed_metrics(self, metrics: Mapping[str, Any], prediction_uuid: str) -> None:
-        self._send("POST", self._metrics("/metrics/delayed"), json={"prediction_uuid": prediction_uuid,
-                                                                    "metrics": dict(metrics)})
+        self._send(
+            "POST",
+            self._metrics("/metrics/delayed"),
+            json={"prediction_uuid": prediction_uuid, "metrics": dict(metrics)},
+        )
 
     def track_delayed_metrics_bulk(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """All-or-nothing merge of many predictions' delayed metrics; returns values written."""
@@ -262,7 +267,9 @@ class ModelEndpoint:
 
     # ---- CML API v2 discovery ----------------------------------------------------------------
 
-    def _pages(self, path: str, list_key: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, path: str, list_key: str, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
         if not self.api_url:
             raise EndpointError("no API v2 URL configured for discovery")
         params = dict(params or {})
@@ -284,7 +291,9 @@ class ModelEndpoint:
 
     def list_builds(self, project_id: str, model_id: str) -> list[dict[str, Any]]:
         return list(
-            self._pages(f"/projects/{project_id}/models/{model_id}/builds", "model_builds", {"sort": "created_at"})
+            self._pages(
+                f"/projects/{project_id}/models/{model_id}/builds", "model_builds", {"sort": "created_at"}
+            )
         )
 
     def list_deployments(self, project_id: str, model_id: str, build_id: str) -> list[dict[str, Any]]:

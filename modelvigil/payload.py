@@ -118,17 +118,16 @@ def _from_columns_dict(body: dict[str, Any], features: Sequence[str], where: str
     return _from_rows(rows, len(features), where, list(features))
 
 
-def _from_rows(
-    data: Any, width: int, where: str, columns: Sequence[str] | None = None
-) -> np.ndarray:
+def _from_rows(data: Any, width: int, where: str, columns: Sequence[str] | None = None) -> np.ndarray:
     if not isinstance(data, list):
         raise PayloadError(f"'{where}' must be an array of rows, got {_json_type(data)}")
     if not data:
         raise PayloadError(f"'{where}' has no rows")
     # Fast path: every row a list of the right width and every value a number or null.
-    if all(isinstance(r, list) and len(r) == width for r in data) and {
-        type(v) for v in itertools.chain.from_iterable(data)
-    } <= _NUMERIC_TYPES:
+    if (
+        all(isinstance(r, list) and len(r) == width for r in data)
+        and {type(v) for v in itertools.chain.from_iterable(data)} <= _NUMERIC_TYPES
+    ):
         try:
             matrix = np.array(data, dtype=float)
         except OverflowError:
@@ -143,8 +142,8 @@ def _from_rows(
         for j, value in enumerate(row):
             if type(value) not in _NUMERIC_TYPES:
                 raise PayloadError(
-                    f"{where} row {i}, {_col(columns, j)}: expected a number or null, got {_json_type(value)} "
-                    f"{_short(value)}"
+                    f"{where} row {i}, {_col(columns, j)}: expected a number or null, "
+                    f"got {_json_type(value)} {_short(value)}"
                 )
             if value is not None and (abs(value) > sys.float_info.max or math.isinf(value)):
                 raise PayloadError(f"{where} row {i}, {_col(columns, j)}: value out of range")

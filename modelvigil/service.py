@@ -310,7 +310,7 @@ def create_app(
 
     @app.post("/metrics/delayed/bulk", dependencies=authorized)
     async def track_delayed_bulk(body: DelayedMetricsBulk) -> dict[str, Any]:
-        """Many predictions' delayed metrics in one transaction: all stored, or none (404 names the unknown)."""
+        """Many delayed metrics in one transaction: all stored, or none (404 names the unknown)."""
         items = [(item.prediction_uuid, item.metrics) for item in body.items]
         written = await run_in_threadpool(store.merge_delayed, items)
         return {"success": True, "stored": written}
@@ -409,7 +409,8 @@ def create_app(
         return {"model_builds": [build], "next_page_token": ""}
 
     @app.get(
-        "/api/v2/projects/{project_id}/models/{model_id}/builds/{build_id}/deployments", dependencies=authorized
+        "/api/v2/projects/{project_id}/models/{model_id}/builds/{build_id}/deployments",
+        dependencies=authorized,
     )
     async def list_deployments(project_id: str, model_id: str, build_id: str) -> dict[str, Any]:
         check_project(project_id)

@@ -263,14 +263,19 @@ class MetricsStore:
         if not latest:
             return 0
         arrived = now_ms()
-        rows = [{"prediction_uuid": u, "key": k, "value": v, "arrived_ms": arrived} for (u, k), v in latest.items()]
+        rows = [
+            {"prediction_uuid": u, "key": k, "value": v, "arrived_ms": arrived}
+            for (u, k), v in latest.items()
+        ]
         uuids = sorted({u for u, _ in latest})
 
         def write(conn: Connection) -> None:
             known: set[str] = set()
             for chunk in _chunks(uuids, _CHUNK):
                 known.update(
-                    conn.execute(select(records.c.prediction_uuid).where(records.c.prediction_uuid.in_(chunk)))
+                    conn.execute(
+                        select(records.c.prediction_uuid).where(records.c.prediction_uuid.in_(chunk))
+                    )
                     .scalars()
                     .all()
                 )
@@ -326,7 +331,9 @@ class MetricsStore:
         model_build_crn: str | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         """CML's `read_metrics` result: `{"metrics": [record, ...]}` in time order."""
-        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
+        where = self._where(
+            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
+        )
         with self._connect(write=False) as conn:
             rows = conn.execute(select(records).where(where).order_by(records.c.start_ms, records.c.id)).all()
             late = self._delayed_for(conn, where)
@@ -381,7 +388,9 @@ class MetricsStore:
         delayed metric (e.g. `final_label`), and `delayed_arrived_ms` (when its last delayed
         metric arrived). A list-valued metric as long as `prediction` is spread over the rows.
         """
-        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
+        where = self._where(
+            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
+        )
         where = and_(where, records.c.prediction_uuid.is_not(None))
         with self._connect(write=False) as conn:
             rows = conn.execute(
@@ -416,7 +425,9 @@ class MetricsStore:
         model_build_crn: str | None = None,
     ) -> pd.DataFrame:
         """Aggregate records (`track_aggregate_metrics`): `start_ms`, `end_ms` and one column per metric."""
-        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms)
+        where = self._where(
+            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
+        )
         with self._connect(write=False) as conn:
             rows = conn.execute(
                 select(records.c.start_ms, records.c.end_ms, records.c.metrics)
@@ -479,7 +490,7 @@ def _merge_delayed_frame(frame: pd.DataFrame, late: Sequence[Any]) -> pd.DataFra
     uuids, keys, values, arrived = zip(*late, strict=True)
     d = pd.DataFrame({"prediction_uuid": uuids, "key": keys, "arrived": np.asarray(arrived, dtype=np.int64)})
     d["value"] = [json.loads(v) for v in values]
-    is_list = d["value"].map(type) == list
+    is_list = d["value"].map(lambda v: isinstance(v, list))
     if is_list.any():
         d = d.explode("value")
         d["row"] = d.groupby(level=0).cumcount()
@@ -491,7 +502,9 @@ def _merge_delayed_frame(frame: pd.DataFrame, late: Sequence[Any]) -> pd.DataFra
     wide = wide.infer_objects()
     arrival = d.groupby("prediction_uuid")["arrived"].max().rename("delayed_arrived_ms")
     clashes = [c for c in wide.columns if c in frame.columns]
-    frame = frame.merge(wide, left_on=["prediction_uuid", "row"], right_index=True, how="left", suffixes=("", "__late"))
+    frame = frame.merge(
+        wide, left_on=["prediction_uuid", "row"], right_index=True, how="left", suffixes=("", "__late")
+    )
     for name in clashes:  # a delayed value replaces the tracked one where it exists: later wins
         frame[name] = frame.pop(f"{name}__late").combine_first(frame[name])
     frame = frame.merge(arrival, left_on="prediction_uuid", right_index=True, how="left")

@@ -29,7 +29,9 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[FraudModel,
 
 
 @pytest.fixture
-def settings(tmp_path: Path, trained_model: tuple[FraudModel, Path], monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    tmp_path: Path, trained_model: tuple[FraudModel, Path], monkeypatch: pytest.MonkeyPatch
+) -> Settings:
     """A fresh home per test, with the session's model copied in (training once is enough)."""
     home = tmp_path / "home"
     home.mkdir()
@@ -65,6 +67,12 @@ def _reset_pg(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def store_url_pg(pg_schema_url: str) -> str:
+    _reset_pg(pg_schema_url)
+    return pg_schema_url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -90,9 +98,7 @@ def service(settings: Settings, trained_model: tuple[FraudModel, Path]) -> Itera
 
 
 @pytest.fixture
-def make_service(
-    settings: Settings, trained_model: tuple[FraudModel, Path]
-) -> Iterator[callable]:  # type: ignore[valid-type]
+def make_service(settings: Settings, trained_model: tuple[FraudModel, Path]) -> Iterator[callable]:  # type: ignore[valid-type]
     started: list[EmbeddedService] = []
 
     def make(options: ServiceOptions | None = None, store_url: str | None = None) -> EmbeddedService:

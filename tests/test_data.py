@@ -4,7 +4,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from modelvigil.data import FEATURES, LABEL, Scenario, generate
-from modelvigil.model import FraudModel
 
 
 def test_columns_in_the_lab_order_then_the_label():
@@ -32,13 +31,14 @@ def test_label_depends_on_the_features(trained_model):
 
 
 def _accuracy(model, frame):
-    return (model.predict(frame[FEATURES].to_numpy(dtype=float)).labels == frame[LABEL].to_numpy())
+    return model.predict(frame[FEATURES].to_numpy(dtype=float)).labels == frame[LABEL].to_numpy()
 
 
 def test_covariate_shift_moves_only_the_chosen_features_after_onset():
     base = generate(20_000, seed=5)
-    shifted = generate(20_000, seed=5, scenario="covariate_shift", onset=0.5,
-                       shifted_features=["age", "latitude"])
+    shifted = generate(
+        20_000, seed=5, scenario="covariate_shift", onset=0.5, shifted_features=["age", "latitude"]
+    )
     before, after = slice(0, 10_000), slice(10_000, None)
     pd.testing.assert_frame_equal(base[FEATURES].iloc[before], shifted[FEATURES].iloc[before])
     for name in FEATURES:

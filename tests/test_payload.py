@@ -24,7 +24,7 @@ def test_all_four_forms_give_the_same_matrix():
 
 
 def test_null_becomes_nan():
-    data = [ROW[:3] + [None] + ROW[4:]]
+    data = [[*ROW[:3], None, *ROW[4:]]]
     out = parse_request({"inputs": data})
     assert math.isnan(out[0, 3]) and out[0, 4] == 4.0
 
@@ -33,20 +33,26 @@ def test_null_becomes_nan():
     ("request_", "message"),
     [
         ([1, 2], "'request' must be a JSON object, got an array"),
-        ({"dataframe_split": {"columns": FEATURES[:-1], "data": [ROW[:-1]]}}, "missing column(s) ['customer_score']"),
-        ({"dataframe_split": {"columns": [*FEATURES, "x"], "data": [[*ROW, 1]]}}, "unknown column(s) ['x']"),
-        ({"dataframe_split": {"columns": FEATURES, "data": [ROW, ROW[:-2]]}}, "row 1: has 13 values, expected 15"),
         (
-            {"dataframe_split": {"columns": FEATURES, "data": [ROW[:2] + ["abc"] + ROW[3:]]}},
+            {"dataframe_split": {"columns": FEATURES[:-1], "data": [ROW[:-1]]}},
+            "missing column(s) ['customer_score']",
+        ),
+        ({"dataframe_split": {"columns": [*FEATURES, "x"], "data": [[*ROW, 1]]}}, "unknown column(s) ['x']"),
+        (
+            {"dataframe_split": {"columns": FEATURES, "data": [ROW, ROW[:-2]]}},
+            "row 1: has 13 values, expected 15",
+        ),
+        (
+            {"dataframe_split": {"columns": FEATURES, "data": [[*ROW[:2], "abc", *ROW[3:]]]}},
             "row 0, column 'bank_account_balance': expected a number or null, got a string 'abc'",
         ),
-        ({"dataframe_split": {"columns": FEATURES, "data": [ROW[:1] + [True] + ROW[2:]]}}, "got a boolean"),
+        ({"dataframe_split": {"columns": FEATURES, "data": [[*ROW[:1], True, *ROW[2:]]]}}, "got a boolean"),
         ({"dataframe_split": {"columns": FEATURES, "data": []}}, "has no rows"),
         ({"dataframe_split": {"data": [ROW]}}, "has no 'columns'"),
         ({"dataframe_records": [{"age": 1}]}, "dataframe_records row 0: missing column(s)"),
         ({"inputs": [ROW], "dataframe_records": []}, "more than one payload format"),
         ({"inputs": [ROW], "extra": 1}, "keys beside 'inputs'"),
-        ({"inputs": [[10**400] + ROW[1:]]}, "row 0, value 0 ('age'): value out of range"),
+        ({"inputs": [[10**400, *ROW[1:]]]}, "row 0, value 0 ('age'): value out of range"),
         ({"age": 1}, "missing column(s)"),
         ({"inputs": {"age": [1, 2]}}, "missing column(s)"),
     ],
@@ -59,7 +65,9 @@ def test_bad_payloads_say_exactly_what_is_wrong(request_, message):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -76,8 +84,19 @@ def test_any_json_either_parses_or_raises_a_payload_error(value):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=False,
-       allow_infinity=False)), min_size=15, max_size=15), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.none(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False, allow_infinity=False)
+            ),
+            min_size=15,
+            max_size=15,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_any_numeric_rows_parse_to_the_same_numbers(rows):
     out = parse_request({"inputs": rows})
     expected = np.array([[np.nan if v is None else float(v) for v in r] for r in rows])

@@ -116,10 +116,17 @@ def test_413_over_five_megabytes(service):
         ({"request": {}}, "no access key"),
         ({"accessKey": "KEY"}, "no 'request'"),
         ({"accessKey": "KEY", "request": "abc"}, "'request' must be a JSON object"),
-        ({"accessKey": "KEY", "request": {"dataframe_split": {"columns": FEATURES[:-1], "data": [[0] * 14]}}},
-         "missing column(s) ['customer_score']"),
-        ({"accessKey": "KEY", "request": {"inputs": [[0] * 15, [0] * 15, [0] * 3 + ["x"] + [0] * 11]}},
-         "row 2, value 3 ('mortgage_balance')"),
+        (
+            {
+                "accessKey": "KEY",
+                "request": {"dataframe_split": {"columns": FEATURES[:-1], "data": [[0] * 14]}},
+            },
+            "missing column(s) ['customer_score']",
+        ),
+        (
+            {"accessKey": "KEY", "request": {"inputs": [[0] * 15, [0] * 15, [0] * 3 + ["x"] + [0] * 11]}},
+            "row 2, value 3 ('mortgage_balance')",
+        ),
     ],
 )
 def test_422_wrong_payload_names_what_is_wrong(service, body, needle):
@@ -152,33 +159,53 @@ def test_503_when_the_store_is_unreachable_and_nothing_is_claimed(make_service):
 def test_metrics_routes(service):
     crn = service.identity.deployment_crn
     uuids = [
-        post_model(service, {"accessKey": service.identity.access_key, "request": lab_payload(1, seed=i)})
-        .json()["response"]["uuid"]
+        post_model(
+            service, {"accessKey": service.identity.access_key, "request": lab_payload(1, seed=i)}
+        ).json()["response"]["uuid"]
         for i in range(3)
     ]
     h = auth(service)
-    r = requests.post(f"{service.url}/metrics/delayed", json={"prediction_uuid": uuids[0], "metrics": {"final_label": 1}},
-                      headers=h, timeout=10)
+    r = requests.post(
+        f"{service.url}/metrics/delayed",
+        json={"prediction_uuid": uuids[0], "metrics": {"final_label": 1}},
+        headers=h,
+        timeout=10,
+    )
     assert r.status_code == 200 and r.json() == {"success": True, "stored": 1}
     items = [{"prediction_uuid": u, "metrics": {"final_label": 0}} for u in uuids[1:]]
     r = requests.post(f"{service.url}/metrics/delayed/bulk", json={"items": items}, headers=h, timeout=10)
     assert r.json()["stored"] == 2
-    r = requests.post(f"{service.url}/metrics/delayed/bulk",
-                      json={"items": [*items, {"prediction_uuid": "nope", "metrics": {"final_label": 1}}]},
-                      headers=h, timeout=10)
+    r = requests.post(
+        f"{service.url}/metrics/delayed/bulk",
+        json={"items": [*items, {"prediction_uuid": "nope", "metrics": {"final_label": 1}}]},
+        headers=h,
+        timeout=10,
+    )
     assert r.status_code == 404 and "nope" in error(r)
-    r = requests.post(f"{service.url}/metrics/aggregate",
-                      json={"metrics": {"accuracy": 0.5}, "start_timestamp_ms": 1, "end_timestamp_ms": 2}, headers=h,
-                      timeout=10)
+    r = requests.post(
+        f"{service.url}/metrics/aggregate",
+        json={"metrics": {"accuracy": 0.5}, "start_timestamp_ms": 1, "end_timestamp_ms": 2},
+        headers=h,
+        timeout=10,
+    )
     assert r.status_code == 200
-    r = requests.post(f"{service.url}/metrics/aggregate",
-                      json={"metrics": {"accuracy": 0.5}, "start_timestamp_ms": 5, "end_timestamp_ms": 2}, headers=h,
-                      timeout=10)
+    r = requests.post(
+        f"{service.url}/metrics/aggregate",
+        json={"metrics": {"accuracy": 0.5}, "start_timestamp_ms": 5, "end_timestamp_ms": 2},
+        headers=h,
+        timeout=10,
+    )
     assert r.status_code == 422 and "before" in error(r)
-    r = requests.post(f"{service.url}/metrics/delayed", json={"prediction_uuid": uuids[0]}, headers=h, timeout=10)
+    r = requests.post(
+        f"{service.url}/metrics/delayed", json={"prediction_uuid": uuids[0]}, headers=h, timeout=10
+    )
     assert r.status_code == 422 and "metrics" in error(r)
-    got = requests.get(f"{service.url}/metrics", params={"model_deployment_crn": crn, "start_timestamp_ms": 0},
-                       headers=h, timeout=10).json()
+    got = requests.get(
+        f"{service.url}/metrics",
+        params={"model_deployment_crn": crn, "start_timestamp_ms": 0},
+        headers=h,
+        timeout=10,
+    ).json()
     flat = pd.json_normalize(got["metrics"])
     assert flat.loc[flat["predictionUuid"] != "", "metrics.final_label"].tolist() == [1, 0, 0]
     assert flat.loc[flat["predictionUuid"] == "", "metrics.accuracy"].tolist() == [0.5]
@@ -190,18 +217,33 @@ def test_metrics_routes(service):
 def test_api_v2_subset_with_cmls_field_names(service):
     ident, h = service.identity, auth(service)
     base = f"{service.url}/api/v2/projects/{ident.project_id}"
-    models = requests.get(f"{base}/models", params={"search_filter": json.dumps({"name": ident.model_name})},
-                          headers=h, timeout=10).json()
+    models = requests.get(
+        f"{base}/models",
+        params={"search_filter": json.dumps({"name": ident.model_name})},
+        headers=h,
+        timeout=10,
+    ).json()
     [model] = models["models"]
     assert {k: model[k] for k in ("id", "name", "crn", "access_key", "auth_enabled")} == {
-        "id": ident.model_id, "name": ident.model_name, "crn": ident.model_crn,
-        "access_key": ident.access_key, "auth_enabled": True}
-    assert requests.get(f"{base}/models", params={"search_filter": '{"name": "zzz"}'}, headers=h,
-                        timeout=10).json()["models"] == []
-    [build] = requests.get(f"{base}/models/{ident.model_id}/builds", headers=h, timeout=10).json()["model_builds"]
+        "id": ident.model_id,
+        "name": ident.model_name,
+        "crn": ident.model_crn,
+        "access_key": ident.access_key,
+        "auth_enabled": True,
+    }
+    assert (
+        requests.get(
+            f"{base}/models", params={"search_filter": '{"name": "zzz"}'}, headers=h, timeout=10
+        ).json()["models"]
+        == []
+    )
+    [build] = requests.get(f"{base}/models/{ident.model_id}/builds", headers=h, timeout=10).json()[
+        "model_builds"
+    ]
     assert build["status"] == "built" and build["crn"] == ident.build_crn
-    deps = requests.get(f"{base}/models/{ident.model_id}/builds/{build['id']}/deployments", headers=h,
-                        timeout=10).json()["model_deployments"]
+    deps = requests.get(
+        f"{base}/models/{ident.model_id}/builds/{build['id']}/deployments", headers=h, timeout=10
+    ).json()["model_deployments"]
     assert deps[0]["status"] == "deployed" and deps[0]["crn"] == ident.deployment_crn
     missing = requests.get(f"{service.url}/api/v2/projects/nope/models", headers=h, timeout=10)
     assert missing.status_code == 404 and set(missing.json()) == {"error", "code", "message", "details"}
@@ -218,7 +260,14 @@ def test_health_needs_no_token_and_shows_no_secret(service):
 def test_openapi_documents_the_routes(service):
     spec = requests.get(f"{service.url}/openapi.json", timeout=10).json()
     paths = spec["paths"]
-    assert {"/model", "/metrics", "/metrics/delayed", "/metrics/delayed/bulk", "/metrics/aggregate", "/health"} <= set(paths)
+    assert {
+        "/model",
+        "/metrics",
+        "/metrics/delayed",
+        "/metrics/delayed/bulk",
+        "/metrics/aggregate",
+        "/health",
+    } <= set(paths)
     model_op = paths["/model"]["post"]
     schema = model_op["requestBody"]["content"]["application/json"]["schema"]
     assert "request" in schema["properties"] and "accessKey" in schema["properties"]
@@ -227,6 +276,7 @@ def test_openapi_documents_the_routes(service):
 
 def test_no_auth_mode_accepts_calls_without_a_token(make_service):
     svc = make_service(ServiceOptions(auth=False))
-    r = requests.post(f"{svc.url}/model", json={"accessKey": svc.identity.access_key, "request": lab_payload(1)},
-                      timeout=10)
+    r = requests.post(
+        f"{svc.url}/model", json={"accessKey": svc.identity.access_key, "request": lab_payload(1)}, timeout=10
+    )
     assert r.status_code == 200

@@ -48,8 +48,14 @@ def test_read_metrics_has_cmls_shape_with_delayed_metrics_merged(store):
         "metrics": {**recs[0].metrics, "final_label": 1},
     }
     flat = pd.json_normalize(result["metrics"])
-    assert {"startTimeStampMs", "predictionUuid", "metrics.prediction", "metrics.final_label",
-            "metrics.accuracy", "metrics.input_data.age"} <= set(flat.columns)
+    assert {
+        "startTimeStampMs",
+        "predictionUuid",
+        "metrics.prediction",
+        "metrics.final_label",
+        "metrics.accuracy",
+        "metrics.input_data.age",
+    } <= set(flat.columns)
     aggregates = flat[flat["predictionUuid"] == ""]
     assert aggregates["metrics.accuracy"].tolist() == [0.5]
     assert len(flat) == 4
@@ -102,7 +108,7 @@ def test_idempotency_key_returns_the_first_prediction_and_stores_nothing_new(sto
 def test_uuid_is_unique(store):
     r = record(0)
     store.record_prediction(r)
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         store.record_prediction(r)
     assert store.count(DEP) == 1
 
@@ -121,7 +127,10 @@ def test_frame_path_matches_the_json_path(store):
     labels = frame["final_label"]
     assert labels.iloc[:15].tolist() == flat["metrics.final_label"].iloc[:15].tolist()
     assert labels.iloc[15:].isna().all()
-    assert frame["delayed_arrived_ms"].iloc[:15].notna().all() and frame["delayed_arrived_ms"].iloc[15:].isna().all()
+    assert (
+        frame["delayed_arrived_ms"].iloc[:15].notna().all()
+        and frame["delayed_arrived_ms"].iloc[15:].isna().all()
+    )
     assert (frame["end_ms"] - frame["start_ms"]).eq(3).all()
 
 
