@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address"
     )
     serve.add_argument(
-        "--replicas", type=int, default=4, help="requests scored at once (CML: one per replica)"
+        "--replicas", type=int, default=8, help="requests in flight at once; more wait, then 429"
     )
     serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
     serve.set_defaults(run=_serve)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,8 +34,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelvigil.data import FEATURES
 from modelvigil.model import FraudModel
 from modelvigil.payload import PayloadError, parse_request
+from modelvigil.scoring import BatchScorer
 from modelvigil.settings import ServiceIdentity
-from modelvigil.store import MetricsStore, PredictionRecord, StoreUnavailable, UnknownPredictions, now_ms
+from modelvigil.store import MetricsStore, StoreUnavailable, UnknownPredictions
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
 
@@ -43,7 +45,8 @@ MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
 class ServiceOptions:
     auth: bool = True
     # CML: each replica serves one request at a time; the router waits up to 30 s, then 429.
-    replicas: int = 4
+    # Here `replicas` bounds the requests in flight; those in flight are scored in batches.
+    replicas: int = 8
     queue_timeout_s: float = 30.0
     max_body_bytes: int = MAX_BODY_BYTES
 
@@ -154,10 +157,18 @@ def create_app(
     identity: ServiceIdentity, model: FraudModel, store: MetricsStore, options: ServiceOptions | None = None
 ) -> FastAPI:
     options = options or ServiceOptions()
+    scorer = BatchScorer(model, store, identity)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        scorer.close()
+
     app = FastAPI(
         title="modelvigil model service",
         description="A local, CML-compatible model endpoint and Model Metrics Store.",
         version="1",
+        lifespan=lifespan,
     )
     app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
     replicas = asyncio.Semaphore(options.replicas)
@@ -210,35 +221,6 @@ def create_app(
         return JSONResponse({"success": False, "error": f"nothing stored: {exc}"}, 404)
 
     # ---- the model endpoint ----------------------------------------------------------------
-
-    def score(rows: Any, idempotency_key: str | None) -> dict[str, Any]:
-        start = now_ms()
-        scores = model.predict(rows)
-        end = now_ms()
-        predictions = scores.labels.tolist()
-        probabilities = [round(p, 6) for p in scores.probabilities.tolist()]
-        input_data = {
-            name: [None if v != v else v for v in rows[:, j].tolist()]  # NaN -> null
-            for j, name in enumerate(FEATURES)
-        }
-        stored = store.record_prediction(
-            PredictionRecord(
-                model_crn=identity.model_crn,
-                model_build_crn=identity.build_crn,
-                model_deployment_crn=identity.deployment_crn,
-                prediction_uuid=str(uuid.uuid4()),
-                start_ms=start,
-                end_ms=end,
-                metrics={"prediction": predictions, "probability": probabilities, "input_data": input_data},
-                idempotency_key=idempotency_key,
-            )
-        )
-        return {
-            "prediction": stored.metrics["prediction"],
-            "probability": stored.metrics.get("probability"),
-            "uuid": stored.prediction_uuid,
-            "model_deployment_crn": identity.deployment_crn,
-        }
 
     @app.post(
         "/model",
@@ -295,7 +277,7 @@ def create_app(
                 429, "model.busy: all replicas busy, try again later", headers={"Retry-After": "1"}
             ) from None
         try:
-            response = await run_in_threadpool(score, rows, idempotency_key)
+            response = await asyncio.wrap_future(scorer.submit(rows, idempotency_key))
         finally:
             replicas.release()
         return {"success": True, "response": response}

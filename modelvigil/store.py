@@ -202,30 +202,63 @@ class MetricsStore:
 
     def record_prediction(self, rec: PredictionRecord) -> StoredPrediction:
         """Store one prediction; with an idempotency key seen before, return the first one instead."""
-        row = {
-            "model_crn": rec.model_crn,
-            "model_build_crn": rec.model_build_crn,
-            "model_deployment_crn": rec.model_deployment_crn,
-            "prediction_uuid": rec.prediction_uuid,
-            "idempotency_key": rec.idempotency_key,
-            "start_ms": rec.start_ms,
-            "end_ms": rec.end_ms,
-            "metrics": _dumps(dict(rec.metrics)),
-        }
-        stmt = self._insert(records).values(**row)
-        if rec.idempotency_key is not None:
+        return self.record_predictions([rec])[0]
+
+    def record_predictions(self, recs: Sequence[PredictionRecord]) -> list[StoredPrediction]:
+        """Store many predictions in one transaction, in order.
+
+        A record whose idempotency key is already stored (or appears earlier in `recs`) is not
+        written; its result is the first record with that key, marked `replayed`.
+        """
+        first_of_key: dict[str, int] = {}
+        rows = []
+        for i, rec in enumerate(recs):
+            if rec.idempotency_key is not None:
+                if rec.idempotency_key in first_of_key:
+                    continue
+                first_of_key[rec.idempotency_key] = i
+            rows.append(
+                {
+                    "model_crn": rec.model_crn,
+                    "model_build_crn": rec.model_build_crn,
+                    "model_deployment_crn": rec.model_deployment_crn,
+                    "prediction_uuid": rec.prediction_uuid,
+                    "idempotency_key": rec.idempotency_key,
+                    "start_ms": rec.start_ms,
+                    "end_ms": rec.end_ms,
+                    "metrics": _dumps(dict(rec.metrics)),
+                }
+            )
+        if not rows:
+            return []
+        stmt = self._insert(records)
+        if first_of_key:
             stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-        stmt = stmt.returning(records.c.id)
+        stmt = stmt.returning(records.c.prediction_uuid)
+        earlier: dict[str, StoredPrediction] = {}
         with self._connect(write=True) as conn:
-            inserted = conn.execute(stmt).first()
-            if inserted is not None:
-                return StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False)
-            first = conn.execute(
-                select(records.c.prediction_uuid, records.c.metrics).where(
-                    records.c.idempotency_key == rec.idempotency_key
-                )
-            ).one()
-        return StoredPrediction(first.prediction_uuid, json.loads(first.metrics), replayed=True)
+            inserted = set(conn.execute(stmt, rows).scalars().all())
+            lost_keys = [k for k, i in first_of_key.items() if recs[i].prediction_uuid not in inserted]
+            for chunk in _chunks(lost_keys, _CHUNK):
+                for key, uuid_, metrics in conn.execute(
+                    select(records.c.idempotency_key, records.c.prediction_uuid, records.c.metrics).where(
+                        records.c.idempotency_key.in_(chunk)
+                    )
+                ):
+                    earlier[key] = StoredPrediction(uuid_, json.loads(metrics), replayed=True)
+        out = []
+        for i, rec in enumerate(recs):
+            key = rec.idempotency_key
+            if key is None:
+                out.append(StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False))
+            elif key in earlier:
+                out.append(earlier[key])
+            elif first_of_key[key] == i:
+                out.append(StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False))
+            else:  # repeated within this batch: the first one's answer
+                first = recs[first_of_key[key]]
+                out.append(StoredPrediction(first.prediction_uuid, dict(first.metrics), replayed=True))
+        return out
 
     def record_aggregate(
         self,

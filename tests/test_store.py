@@ -189,3 +189,15 @@ def test_concurrent_writers_lose_nothing(store_url):
 def test_unsupported_dialect_is_refused():
     with pytest.raises(Exception, match="unsupported store dialect"):
         MetricsStore("mysql+pymysql://u@127.0.0.1/x")
+
+
+def test_batch_write_replays_known_and_repeated_keys_in_order(store):
+    known = store.record_prediction(record(0, key="k-known"))
+    batch = [record(1, key="k-new"), record(2), record(3, key="k-known"), record(4, key="k-new")]
+    out = store.record_predictions(batch)
+    assert [o.replayed for o in out] == [False, False, True, True]
+    assert out[0].prediction_uuid == batch[0].prediction_uuid
+    assert out[1].prediction_uuid == batch[1].prediction_uuid
+    assert out[2].prediction_uuid == known.prediction_uuid and out[2].metrics == known.metrics
+    assert out[3].prediction_uuid == batch[0].prediction_uuid
+    assert store.count(DEP) == 3
