@@ -1,4 +1,4 @@
-"""`modelvigil` command line: serve, info, demo."""
+"""`modelvigil serve` and `modelvigil info`: the embedded service and its identity."""
 
 from __future__ import annotations
 
@@ -61,28 +61,8 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from modelvigil import cdsw
-    from modelvigil.demo import run_demo
-    from modelvigil.embedded import ensure_service
-
-    with ensure_service(settings) as url:
-        print(f"model service: {url}", flush=True)
-        cdsw.configure(url, settings)
-        try:
-            summary = run_demo(
-                cdsw.connection().deployment, requests=args.requests, window=args.window, seed=args.seed
-            )
-        finally:
-            cdsw.reset()  # close keep-alive connections so the embedded service stops at once
-    print("\n".join(summary.lines()))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelvigil", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_core_commands(sub: argparse._SubParsersAction) -> None:
+    """`serve` and `info`: the commands that need no Prefect (flows/cli.py adds the rest)."""
     serve = sub.add_parser("serve", help="run the embedded CML-compatible model service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT} (MODELVIGIL_PORT)")
@@ -104,16 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--show-api-key", action="store_true", help="also print the API key (a secret)")
     info.set_defaults(run=_info)
 
-    demo = sub.add_parser("demo", help="the main job on the embedded default")
-    demo.add_argument("--requests", type=int, default=300)
-    demo.add_argument("--window", type=int, default=100)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.set_defaults(run=_demo)
-    return parser
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     settings = Settings()
     if getattr(args, "port", None) is not None:
         settings = settings.model_copy(update={"port": args.port})
@@ -124,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --{name} must be >= 1", file=sys.stderr)
             return 2
     return int(args.run(args, settings))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m modelvigil`: the core commands only; the installed `modelvigil` has them all."""
+    parser = argparse.ArgumentParser(prog="modelvigil", description=__doc__)
+    add_core_commands(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -91,8 +91,15 @@ def build_server(
 
 def _uvicorn(app: Any) -> uvicorn.Server:
     # access_log off: the access log would print query strings (?accessKey=...) to the console.
+    # log_config None: uvicorn must not reconfigure the process's logging. Inside a Prefect flow
+    # run that reconfiguration flushes Prefect's API log handler under the logging lock: deadlock.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=5
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
     )
     return uvicorn.Server(config)
 

@@ -234,14 +234,17 @@ class ModelEndpoint:
         start_timestamp_ms: int,
         end_timestamp_ms: int,
         model_deployment_crn: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> None:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         payload = {
             "metrics": dict(metrics),
             "start_timestamp_ms": int(start_timestamp_ms),
             "end_timestamp_ms": int(end_timestamp_ms),
             "model_deployment_crn": model_deployment_crn,
         }
-        self._send("POST", self._metrics("/metrics/aggregate"), json=payload)
+        self._send("POST", self._metrics("/metrics/aggregate"), json=payload, headers=headers)
 
     def read_metrics(
         self,

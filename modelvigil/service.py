@@ -298,14 +298,20 @@ def create_app(
         return {"success": True, "stored": written}
 
     @app.post("/metrics/aggregate", dependencies=authorized)
-    async def track_aggregate(body: AggregateMetrics) -> dict[str, Any]:
-        """`cdsw.track_aggregate_metrics`: a record with an empty prediction uuid covering a window."""
+    async def track_aggregate(
+        body: AggregateMetrics,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """`cdsw.track_aggregate_metrics`: a record with an empty prediction uuid covering a window.
+
+        With an `Idempotency-Key` header, a repeated key stores nothing new (`stored: false`).
+        """
         if body.end_timestamp_ms < body.start_timestamp_ms:
             raise ServiceError(422, "end_timestamp_ms is before start_timestamp_ms")
         crn = body.model_deployment_crn or identity.deployment_crn
         if crn != identity.deployment_crn:
             raise ServiceError(404, "unknown model_deployment_crn")
-        await run_in_threadpool(
+        stored = await run_in_threadpool(
             lambda: store.record_aggregate(
                 body.metrics,
                 body.start_timestamp_ms,
@@ -313,9 +319,10 @@ def create_app(
                 model_deployment_crn=crn,
                 model_crn=identity.model_crn,
                 model_build_crn=identity.build_crn,
+                idempotency_key=idempotency_key,
             )
         )
-        return {"success": True}
+        return {"success": True, "stored": stored}
 
     @app.get("/metrics", dependencies=authorized)
     async def read_metrics(

@@ -269,7 +269,9 @@ class MetricsStore:
         model_deployment_crn: str,
         model_crn: str = "",
         model_build_crn: str = "",
-    ) -> None:
+        idempotency_key: str | None = None,
+    ) -> bool:
+        """Insert an aggregate record. Returns False when `idempotency_key` was stored before."""
         if end_ms < start_ms:
             raise ValueError(f"end_timestamp_ms ({end_ms}) is before start_timestamp_ms ({start_ms})")
         row = {
@@ -277,12 +279,17 @@ class MetricsStore:
             "model_build_crn": model_build_crn,
             "model_deployment_crn": model_deployment_crn,
             "prediction_uuid": None,
-            "idempotency_key": None,
+            # Own namespace: a prediction's key and an aggregate's key never collide.
+            "idempotency_key": None if idempotency_key is None else f"aggregate:{idempotency_key}",
             "start_ms": start_ms,
             "end_ms": end_ms,
             "metrics": _dumps(dict(metrics)),
         }
-        self._write(lambda conn: conn.execute(records.insert().values(**row)))
+        stmt = self._insert(records).values(**row)
+        if idempotency_key is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        with self._connect(write=True) as conn:
+            return conn.execute(stmt).rowcount == 1
 
     def merge_delayed(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """Merge delayed metrics into predictions, all or nothing. Returns the number of values written.

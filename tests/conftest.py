@@ -17,6 +17,10 @@ from modelvigil.service import ServiceOptions
 from modelvigil.settings import Settings
 from modelvigil.store import MetricsStore
 
+# Quiet, reliable Prefect starts (see ../shared/reference/prefect-gx-notes.md).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
 PG_ADMIN_URL = os.environ.get("MODELVIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -110,3 +114,18 @@ def make_service(settings: Settings, trained_model: tuple[FraudModel, Path]) -> 
     yield make
     for svc in started:
         svc.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server for the whole session (~7 s to start): flows run against it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PREFECT_HOME shared by the CLI's subprocesses, so each ephemeral server starts warm."""
+    return tmp_path_factory.mktemp("prefect-home")

@@ -8,22 +8,31 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.helpers import lab_payload
 
 
-def run_cli(*args, env, timeout=180):
+def run_cli(*args, env, timeout=300):
+    """The installed `modelvigil` command (flows/cli.py), as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "modelvigil", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "flows", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
-def cli_env(settings, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_"))}
-    env["MODELVIGIL_HOME"] = str(settings.home)
-    env.update(extra)
-    return env
+@pytest.fixture
+def cli_env(prefect_home):
+    def make(home, **extra):
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_", "PREFECT_API"))
+        }
+        env["MODELVIGIL_HOME"] = str(home)
+        env["PREFECT_HOME"] = str(prefect_home)
+        env.update(extra)
+        return env
+
+    return make
 
 
 def free_port():
@@ -32,8 +41,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_info_shows_identity_but_not_the_api_key_unless_asked(settings):
-    env = cli_env(settings)
+def test_info_shows_identity_but_not_the_api_key_unless_asked(settings, cli_env):
+    env = cli_env(settings.home)
     out = run_cli("info", "--json", env=env)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
@@ -53,14 +62,14 @@ def test_info_shows_identity_but_not_the_api_key_unless_asked(settings):
     assert shown["api_key"] == stored["api_key"] and shown["access_key"] == info["access_key"]
 
 
-def test_serve_refuses_no_auth_on_a_public_address(settings):
-    out = run_cli("serve", "--no-auth", "--host", "0.0.0.0", env=cli_env(settings))
+def test_serve_refuses_no_auth_on_a_public_address(settings, cli_env):
+    out = run_cli("serve", "--no-auth", "--host", "0.0.0.0", env=cli_env(settings.home))
     assert out.returncode == 2 and "refusing to serve without auth" in out.stderr
 
 
-def test_serve_then_demo_uses_the_running_service(settings):
+def test_serve_then_simulate_uses_the_running_service(settings, cli_env, tmp_path):
     port = free_port()
-    env = cli_env(settings, MODELVIGIL_PORT=str(port))
+    env = cli_env(settings.home, MODELVIGIL_PORT=str(port))
     server = subprocess.Popen(
         [sys.executable, "-m", "modelvigil", "serve"],
         env=env,
@@ -87,30 +96,43 @@ def test_serve_then_demo_uses_the_running_service(settings):
             timeout=10,
         )
         assert r.status_code == 200
-        demo = run_cli("demo", "--requests", "120", "--window", "40", env=env)
-        assert demo.returncode == 0, demo.stderr
-        assert f"model service: {url}" in demo.stdout
-        assert "prediction records       120" in demo.stdout
-        assert "with ground truth        120" in demo.stdout
-        assert len(demo.stdout.split("accuracy per window")[1].split(",")) == 3
+        sim = run_cli(
+            "simulate", "--requests", "120", "--window", "40", "--out", str(tmp_path / "o"), env=env
+        )
+        assert sim.returncode == 0, sim.stderr
+        assert "requests                         120" in sim.stdout
+        assert "labels submitted                 120" in sim.stdout
+        assert sim.stdout.count("accuracy, window") == 3
+        crn = info["model_deployment_crn"]
+        got = requests.get(
+            f"{url}/metrics",
+            params={"model_deployment_crn": crn},
+            headers={"Authorization": f"Bearer {info['api_key']}"},
+            timeout=10,
+        ).json()["metrics"]
+        assert sum(1 for m in got if m["predictionUuid"]) == 121  # the simulation's 120 and the call above
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert info["api_key"] not in output  # the console never shows the key
 
 
-def test_demo_on_a_fresh_home_starts_the_embedded_service_itself(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_"))}
-    env["MODELVIGIL_HOME"] = str(tmp_path / "fresh")
-    env["MODELVIGIL_PORT"] = str(free_port())  # nothing listens there
-    out = run_cli("demo", env=env)
+def test_demo_on_a_fresh_home_starts_the_embedded_service_itself(tmp_path, cli_env):
+    env = cli_env(tmp_path / "fresh", MODELVIGIL_PORT=str(free_port()))  # nothing listens there
+    out = run_cli("demo", "--requests", "300", env=env)
     assert out.returncode == 0, out.stderr
-    assert "prediction records       300" in out.stdout and "with ground truth        300" in out.stdout
-    accuracy = float(out.stdout.split("accuracy                 ")[1].split()[0])
-    assert 0.8 < accuracy <= 1.0
+    assert "requests                         300" in out.stdout
+    assert "labels submitted                 300" in out.stdout
+    assert "prediction checks                passed" in out.stdout
+    first = float(out.stdout.split("accuracy, window 0")[1].split()[0])
+    assert 0.8 < first <= 1.0
     assert (tmp_path / "fresh" / "model.joblib").exists() and (tmp_path / "fresh" / "metrics.db").exists()
 
 
-def test_bad_arguments_get_a_clear_error(settings):
-    out = run_cli("demo", "--requests", "0", env=cli_env(settings))
+def test_bad_arguments_get_a_clear_error(settings, cli_env):
+    out = run_cli("simulate", "--requests", "0", env=cli_env(settings.home))
     assert out.returncode == 2 and "--requests must be >= 1" in out.stderr
+    out = run_cli("simulate", "--coverage", "1.5", env=cli_env(settings.home))
+    assert out.returncode == 2 and "label_coverage: Input should be less than or equal to 1" in out.stderr
+    out = run_cli("simulate", "--scenario", "sideways", env=cli_env(settings.home))
+    assert out.returncode == 2 and "invalid choice: 'sideways'" in out.stderr
