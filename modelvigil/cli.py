@@ -11,7 +11,7 @@ from modelvigil.settings import DEFAULT_PORT, Settings, identity_path, load_or_c
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from modelvigil.embedded import InsecureBind, build_server
+    from modelvigil.embedded import InsecureBind, build_server, exit_with_parent
     from modelvigil.service import ServiceOptions
 
     if args.store_url:
@@ -35,6 +35,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  model {identity.model_name!r}, access key {identity.access_key}")
     print(f"  deployment {identity.deployment_crn}")
     print(f"  auth {'on: API key in ' + str(identity_path(settings)) if options.auth else 'OFF'}", flush=True)
+    if args.exit_with_parent:
+        exit_with_parent(server, args.exit_with_parent)
     server.run(sockets=[sock])
     return 0
 
@@ -76,6 +78,7 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--replicas", type=int, default=8, help="requests in flight at once; more wait, then 429"
     )
+    serve.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
     serve.set_defaults(run=_serve)
 
