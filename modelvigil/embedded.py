@@ -23,7 +23,13 @@ import uvicorn
 
 from modelvigil.model import FraudModel
 from modelvigil.service import ServiceOptions, create_app
-from modelvigil.settings import ServiceIdentity, Settings, load_or_create_identity, read_identity
+from modelvigil.settings import (
+    CMLEnvironment,
+    ServiceIdentity,
+    Settings,
+    load_or_create_identity,
+    read_identity,
+)
 from modelvigil.store import MetricsStore
 
 
@@ -230,11 +236,15 @@ def run_in_subprocess(settings: Settings, startup_timeout_s: float = 180.0) -> I
 
 
 @contextmanager
-def ensure_service(settings: Settings) -> Iterator[str]:
-    """Yield the base URL of a service to talk to: the configured one, else this home's service on
-    the default port, else the embedded service started here for as long as the block runs."""
+def ensure_service(settings: Settings) -> Iterator[str | None]:
+    """Yield the base URL of a service to talk to: the configured one; None inside a CML workspace
+    (`connect` then finds the model there); else this home's service on the default port; else the
+    embedded service, started here for as long as the block runs."""
     if settings.service_url:
         yield settings.service_url.rstrip("/")
+        return
+    if CMLEnvironment.from_env() is not None:
+        yield None
         return
     default = f"http://127.0.0.1:{settings.port}"
     if _is_our_service(default, settings):

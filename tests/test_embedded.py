@@ -70,3 +70,10 @@ def test_no_auth_only_on_loopback_unless_told():
     check_bind("0.0.0.0", auth=False, allow_insecure=True)
     with pytest.raises(InsecureBind, match=r"refusing to serve without auth on 0\.0\.0\.0"):
         check_bind("0.0.0.0", auth=False, allow_insecure=False)
+
+
+def test_inside_a_cml_workspace_nothing_is_started(settings, monkeypatch):
+    monkeypatch.setenv("CDSW_DOMAIN", "ml-abc.example.cloudera.site")
+    with ensure_service(settings) as url:
+        assert url is None
+    assert not (settings.home / "embedded-service.log").exists()
