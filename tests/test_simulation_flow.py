@@ -165,3 +165,30 @@ def test_features_reach_the_store_unchanged(service, tmp_path):
     sent = generate(20, seed=5)[FEATURES]
     stored = frame[[f"input_data.{f}" for f in FEATURES]].to_numpy(dtype=float)
     assert sorted(map(tuple, stored.round(6))) == sorted(map(tuple, sent.to_numpy().round(6)))
+
+
+def test_progress_checks_and_summary_artifacts_are_published(service, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    state = simulation_flow(
+        SimulationConfig(
+            service_url=service.url, output_dir=str(tmp_path / "o"), requests=120, batch_size=40
+        ),
+        return_state=True,
+    )
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    by_key = {a.key: a for a in artifacts}
+    assert {"simulation-progress", "prediction-checks", "simulation-summary"} <= set(by_key)
+    assert (
+        by_key["simulation-progress"].type == "progress"
+        and float(by_key["simulation-progress"].data) == 100.0
+    )
+    summary = by_key["simulation-summary"].data
+    assert "requests" in str(summary) and "accuracy, window 0" in str(summary)
