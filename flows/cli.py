@@ -1,4 +1,4 @@
-"""The `modelvigil` command: `serve` and `info` (from modelvigil.cli) plus the flows: `simulate`, `demo`."""
+"""The `modelvigil` command: serve and info (modelvigil.cli) and the flows: simulate, monitor, demo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 # Quiet, reliable first runs of an ephemeral Prefect server (see the README's notes).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -13,8 +15,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 from pydantic import ValidationError
 
+from flows.monitoring import MonitoringSummary
 from modelvigil.cli import add_core_commands, run
 from modelvigil.data import Scenario
+from modelvigil.monitoring import MonitoringConfig
 from modelvigil.settings import Settings
 from modelvigil.simulation import CheckPolicy, SimulationConfig, SimulationSummary
 
@@ -79,15 +83,98 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         config = _config(args)
     except ValidationError as exc:
-        for err in exc.errors():
-            print(f"error: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
-        return 2
+        return _invalid(exc)
     _print_summary(_run_simulation(config))
     return 0
 
 
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _monitor_config(args: argparse.Namespace, **overrides: object) -> MonitoringConfig:
+    values: dict[str, object] = {
+        "start": _when(args.start),
+        "end": _when(args.end),
+        "lookback_hours": args.lookback_hours,
+        "deployment_crn": args.deployment,
+        "model_name": args.model_name,
+        "window_kind": "time" if args.window_minutes else "count",
+        "window_size": args.window_size,
+        "window_minutes": args.window_minutes or 60,
+        "reference_start": _when(args.reference_start),
+        "reference_end": _when(args.reference_end),
+        "fail_on_alert": args.fail_on_alert,
+        "output_dir": args.out,
+        "service_url": args.service_url,
+        "store_url": args.store_url,
+    }
+    values.update(overrides)
+    return MonitoringConfig(**values)
+
+
+def _report_lines(summary: MonitoringSummary) -> None:
+    overall = summary.overall
+    acc = overall.get("accuracy")
+    print(f"{'predictions analysed':32} {overall.get('predictions')}")
+    print(f"{'accuracy (labelled)':32} {'n/a' if acc is None else f'{acc:.3f}'}")
+    print(f"{'alerts':32} {len(summary.alerts)}")
+    for alert in summary.alerts[:10]:
+        print(f"  - [{alert.kind}] {alert.message}")
+    if len(summary.alerts) > 10:
+        print(f"  ... and {len(summary.alerts) - 10} more in the report")
+    for note in summary.notes:
+        print(f"  note: {note}")
+    print(f"{'report':32} {summary.report}")
+
+
+def _monitor(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.monitoring import AlertsRaised, monitoring_flow
+
+    try:
+        config = _monitor_config(args)
+    except (ValidationError, ValueError) as exc:
+        return _invalid(exc)
+    try:
+        _report_lines(monitoring_flow(config))
+    except AlertsRaised as exc:
+        print(f"alerts raised: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _invalid(exc: Exception) -> int:
+    if isinstance(exc, ValidationError):
+        for err in exc.errors():
+            print(f"error: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    return _simulate(args, settings)
+    """The main job: a simulation, then the monitoring of exactly what it sent."""
+    from flows.monitoring import monitoring_flow
+
+    try:
+        config = _config(args)
+    except ValidationError as exc:
+        return _invalid(exc)
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    summary = _run_simulation(config)
+    _print_summary(summary)
+    print()
+    monitor = MonitoringConfig(
+        start=started,
+        end=datetime.now(UTC) + timedelta(seconds=1),
+        service_url=config.service_url,
+        output_dir=str(Path(summary.output_dir) / "report"),
+    )
+    _report_lines(monitoring_flow(monitor))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +186,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _add_simulation_arguments(simulate, requests_default=1000)
     simulate.set_defaults(run=_simulate)
+    monitor = sub.add_parser("monitor", help="run the monitoring flow: report and alerts for a time range")
+    monitor.add_argument("--start", default=None, help="ISO time, UTC unless an offset is given")
+    monitor.add_argument("--end", default=None, help="ISO time (default: now)")
+    monitor.add_argument("--lookback-hours", type=float, default=24.0)
+    monitor.add_argument("--deployment", default=None, help="deployment CRN (default: discovered)")
+    monitor.add_argument("--model-name", default=None)
+    monitor.add_argument("--window-size", type=int, default=None, help="predictions per window (default: 10)")
+    monitor.add_argument("--window-minutes", type=int, default=None, help="time windows of this length")
+    monitor.add_argument("--reference-start", default=None)
+    monitor.add_argument("--reference-end", default=None)
+    monitor.add_argument("--fail-on-alert", action="store_true", help="exit 3 when any alert fires")
+    monitor.add_argument("--out", default=None, help="report folder")
+    monitor.add_argument("--service-url", default=None)
+    monitor.add_argument("--store-url", default=None, help="read this store directly")
+    monitor.set_defaults(run=_monitor)
     demo = sub.add_parser("demo", help="the main job on the embedded default")
     _add_simulation_arguments(demo, requests_default=1000)
     demo.set_defaults(run=_demo)

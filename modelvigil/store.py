@@ -550,3 +550,38 @@ def _merge_delayed_frame(frame: pd.DataFrame, late: Sequence[Any]) -> pd.DataFra
     frame = frame.merge(arrival, left_on="prediction_uuid", right_index=True, how="left")
     frame["delayed_arrived_ms"] = frame["delayed_arrived_ms"].astype("Int64")
     return frame
+
+
+def frame_from_cml_records(result: Mapping[str, Any]) -> pd.DataFrame:
+    """`read_metrics`' `{"metrics": [...]}` (from CML or a service) in `read_frame`'s shape.
+
+    Prediction records only (aggregates have an empty uuid). Delayed metrics are already merged
+    into these records, so there are no arrival times: `delayed_arrived_ms` is absent.
+    """
+    predictions = [r for r in result.get("metrics", []) if r.get("predictionUuid")]
+    if not predictions:
+        return pd.DataFrame(columns=["prediction_uuid", "row", "start_ms", "end_ms"])
+    base = pd.DataFrame(
+        {
+            "prediction_uuid": np.asarray([r["predictionUuid"] for r in predictions], dtype=object),
+            "start_ms": np.asarray([r["startTimeStampMs"] for r in predictions], dtype=np.int64),
+            "end_ms": np.asarray([r["endTimeStampMs"] for r in predictions], dtype=np.int64),
+        }
+    )
+    table = pa.Table.from_pylist([r.get("metrics") or {} for r in predictions])
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return _explode_records(base, table)
+
+
+def aggregates_from_cml_records(result: Mapping[str, Any]) -> pd.DataFrame:
+    aggregates = [r for r in result.get("metrics", []) if not r.get("predictionUuid")]
+    frame = pd.DataFrame(
+        {
+            "start_ms": [r["startTimeStampMs"] for r in aggregates],
+            "end_ms": [r["endTimeStampMs"] for r in aggregates],
+        }
+    )
+    if aggregates:
+        frame = pd.concat([frame, pd.json_normalize([r.get("metrics") or {} for r in aggregates])], axis=1)
+    return frame

@@ -126,6 +126,11 @@ def test_demo_on_a_fresh_home_starts_the_embedded_service_itself(tmp_path, cli_e
     assert "prediction checks                passed" in out.stdout
     first = float(out.stdout.split("accuracy, window 0")[1].split()[0])
     assert 0.8 < first <= 1.0
+    # ... then the monitoring of what it sent: a report, and no alert on undrifted traffic.
+    assert "predictions analysed             300" in out.stdout
+    assert "alerts                           0" in out.stdout
+    report = out.stdout.split("report                           ")[1].split()[0]
+    assert report.endswith("index.html") and os.path.exists(report)
     assert (tmp_path / "fresh" / "model.joblib").exists() and (tmp_path / "fresh" / "metrics.db").exists()
 
 
@@ -136,3 +141,25 @@ def test_bad_arguments_get_a_clear_error(settings, cli_env):
     assert out.returncode == 2 and "label_coverage: Input should be less than or equal to 1" in out.stderr
     out = run_cli("simulate", "--scenario", "sideways", env=cli_env(settings.home))
     assert out.returncode == 2 and "invalid choice: 'sideways'" in out.stderr
+
+
+def test_monitor_an_empty_range_and_bad_times(settings, cli_env, tmp_path):
+    env = cli_env(settings.home)
+    assert run_cli("info", env=env).returncode == 0  # the embedded identity exists, no records yet
+    out = run_cli(
+        "monitor",
+        "--start",
+        "2020-01-01T00:00:00",
+        "--end",
+        "2020-01-01T01:00:00",
+        "--out",
+        str(tmp_path / "r"),
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "no prediction records in the requested range" in out.stdout
+    assert (tmp_path / "r" / "index.html").exists() and (tmp_path / "r" / "summary.json").exists()
+    bad = run_cli("monitor", "--start", "yesterday", env=env)
+    assert bad.returncode == 2 and "Invalid isoformat string: 'yesterday'" in bad.stderr
+    reversed_ = run_cli("monitor", "--start", "2020-01-02T00:00:00", "--end", "2020-01-01T00:00:00", env=env)
+    assert reversed_.returncode == 2 and "end must be after start" in reversed_.stderr

@@ -1,0 +1,80 @@
+"""Monitoring flow: read a time range of the metrics store -> latency, accuracy, coverage, drift per
+window -> seaborn plots and an offline HTML report -> alerts as Prefect events.
+
+The lab's `07_model_monitoring.py` done properly. Run on its own: `python -m flows.monitoring`
+(the last 24 hours of the embedded default's deployment).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from modelvigil.monitoring import Alert, MonitoringConfig
+from modelvigil.settings import Settings
+from tasks.monitoring import analyse_records, load_records, raise_alerts, render_report
+
+
+class AlertsRaised(RuntimeError):
+    """Alerts fired and the run was asked to fail on them (`fail_on_alert`)."""
+
+
+class MonitoringSummary(BaseModel):
+    deployment_crn: str
+    report: str
+    summary_json: str
+    alerts: list[Alert]
+    overall: dict[str, float | int | None]
+    notes: list[str]
+
+
+@flow(name="monitoring")
+def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> MonitoringSummary:  # noqa: B008
+    logger = get_run_logger()
+    settings = Settings()
+    if config.model_name:
+        settings = settings.model_copy(update={"model_name": config.model_name})
+    if config.service_url:
+        settings = settings.model_copy(update={"service_url": config.service_url})
+    if config.store_url:
+        settings = settings.model_copy(update={"store_url": config.store_url})
+    time_range = config.time_range_ms()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(config.output_dir) if config.output_dir else settings.home / "reports" / stamp
+
+    records = load_records(settings, config, time_range)
+    analysis = analyse_records(records, config)
+    context = {
+        "deployment_crn": records.deployment_crn,
+        "from_utc": datetime.fromtimestamp(time_range[0] / 1000, UTC).isoformat(),
+        "to_utc": datetime.fromtimestamp(time_range[1] / 1000, UTC).isoformat(),
+        "source": records.source,
+        "windows": f"{config.window_kind}: "
+        + (
+            f"{config.window_minutes} min"
+            if config.window_kind == "time"
+            else str(config.window_size or "10 equal")
+        ),
+    }
+    report = render_report(analysis, config, folder, context)
+    raise_alerts(analysis.alerts, records.deployment_crn, report)
+    logger.info("report: %s", report)
+    summary = MonitoringSummary(
+        deployment_crn=records.deployment_crn,
+        report=str(report),
+        summary_json=str(folder / "summary.json"),
+        alerts=analysis.alerts,
+        overall=analysis.overall,
+        notes=analysis.notes,
+    )
+    if config.fail_on_alert and analysis.alerts:
+        raise AlertsRaised(f"{len(analysis.alerts)} alert(s); report: {report}")
+    return summary
+
+
+if __name__ == "__main__":
+    result = monitoring_flow(MonitoringConfig())
+    print(f"{len(result.alerts)} alert(s); report: {result.report}")

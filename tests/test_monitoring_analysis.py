@@ -1,0 +1,118 @@
+"""Monitoring analysis without the engine: drift statistics, windows, guards against NaN and empty data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelvigil.analysis import analyse
+from modelvigil.drift import ReferenceProfile, psi_noise_floor
+from modelvigil.monitoring import AlertKind, MonitoringConfig
+from modelvigil.performance import wilson_interval
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    low, high = wilson_interval(np.array([5, 0, 10]), np.array([10, 10, 10]))
+    assert low[0] == pytest.approx(0.2366, abs=1e-4) and high[0] == pytest.approx(0.7634, abs=1e-4)
+    assert low[1] == 0 and high[1] == pytest.approx(0.2775, abs=1e-4)
+    assert high[2] == pytest.approx(1.0) and low[2] == pytest.approx(0.7225, abs=1e-4)
+
+
+def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift():
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 20_000), "y": rng.normal(0, 1, 20_000)})
+    profile = ReferenceProfile.fit(ref, ["x", "y"])
+    same = profile.numeric_drift("x", rng.normal(0, 1, 2000))
+    moved = profile.numeric_drift("x", rng.normal(0.8, 1, 2000))
+    assert (
+        same["psi"] < same["psi_critical"] == pytest.approx(33.72 / (1 / (1 / 2000 + 1 / 20_000)), rel=1e-3)
+    )
+    assert moved["psi"] > 0.5 and moved["ks_pvalue"] < 1e-6
+    assert (
+        psi_noise_floor(100, 1000, 10) > psi_noise_floor(1000, 1000, 10) > psi_noise_floor(10_000, 10**6, 10)
+    )
+
+
+def test_missing_values_are_data_not_a_crash():
+    rng = np.random.default_rng(1)
+    ref = pd.DataFrame({"x": rng.normal(size=1000), "empty": [np.nan] * 1000})
+    profile = ReferenceProfile.fit(ref, ["x", "empty"])
+    assert "empty" not in profile.numeric  # nothing to compare against
+    values = rng.normal(size=500)
+    values[:100] = np.nan
+    out = profile.numeric_drift("x", values)
+    assert out["nan_share"] == pytest.approx(0.2) and np.isfinite(out["psi"])
+    all_nan = profile.numeric_drift("x", np.full(10, np.nan))
+    assert np.isnan(all_nan["psi"]) and all_nan["nan_share"] == 1.0
+
+
+def frame(n=1000, start=1_000_000, shift_after=None, accuracy=0.95, seed=0):
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    prediction = np.where(rng.random(n) < accuracy, label, 1 - label)
+    x = rng.normal(size=n)
+    if shift_after is not None:
+        x[shift_after:] += 3
+    starts = start + np.arange(n) * 1000
+    return pd.DataFrame(
+        {
+            "prediction_uuid": [f"u{i}" for i in range(n)],
+            "row": 0,
+            "start_ms": starts,
+            "end_ms": starts + rng.integers(2, 50, n),
+            "prediction": prediction,
+            "probability": rng.random(n),
+            "input_data.x": x,
+            "input_data.blank": np.nan,
+            "final_label": label.astype(float),
+        }
+    )
+
+
+def test_windows_latency_coverage_and_alerts():
+    f = frame(n=2000, shift_after=1000)
+    f.loc[1500:, "final_label"] = np.nan  # the last quarter has no ground truth yet
+    a = analyse(f, pd.DataFrame(), MonitoringConfig(window_size=250))
+    assert len(a.windows) == 8
+    assert (a.records["latency_ms"] == f["end_ms"] - f["start_ms"]).all()
+    assert a.windows["label_coverage"].tolist() == [1.0] * 6 + [0.0, 0.0]
+    assert a.windows["accuracy"].iloc[-1] != a.windows["accuracy"].iloc[-1]  # NaN: no labels, no verdict
+    kinds = {(al.kind, al.subject, al.window) for al in a.alerts}
+    assert {(AlertKind.drift, "x", w) for w in (4, 5, 6, 7)} <= kinds
+    assert not any(al.kind is AlertKind.drift and al.window < 4 for al in a.alerts)
+    assert {(AlertKind.coverage, "model", 6), (AlertKind.coverage, "model", 7)} <= kinds
+    assert any("'blank' has no values" in n for n in a.notes)
+
+
+def test_time_windows_align_to_the_clock():
+    f = frame(n=600)  # one prediction a second for ten minutes
+    a = analyse(f, pd.DataFrame(), MonitoringConfig(window_kind="time", window_minutes=5))
+    assert len(a.windows) in (2, 3) and a.windows["predictions"].sum() == 600
+
+
+def test_accuracy_alert_needs_enough_labels_and_a_confident_breach():
+    bad = frame(n=400, accuracy=0.6, seed=3)
+    a = analyse(bad, pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert [al.window for al in a.alerts if al.kind is AlertKind.accuracy] == [0, 1]
+    few = analyse(bad, pd.DataFrame(), MonitoringConfig(window_size=50))  # < min_labels (100) each
+    assert not [al for al in few.alerts if al.kind is AlertKind.accuracy]
+
+
+def test_an_empty_range_gives_empty_tables_and_a_note():
+    a = analyse(pd.DataFrame(), pd.DataFrame(), MonitoringConfig())
+    assert a.empty and a.alerts == [] and a.windows.empty
+    assert "no prediction records" in a.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "end must be after start"),
+        ({"reference_start": "2026-01-01T00:00:00Z"}, "give both reference_start and reference_end"),
+        ({"deployment_crn": "x'; drop table mv_metric_records; --"}, "should match pattern"),
+        ({"window_size": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_bad_monitoring_parameters_are_refused(kwargs, needle):
+    with pytest.raises(ValueError) as err:
+        MonitoringConfig(**kwargs)
+    assert needle in str(err.value)

@@ -1,0 +1,137 @@
+"""The monitoring flow end to end: a simulation with known drift, then the report and its alerts."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flows.monitoring import AlertsRaised, monitoring_flow
+from flows.simulation import simulation_flow
+from modelvigil.monitoring import MonitoringConfig
+from modelvigil.plots import PLOTS
+from modelvigil.simulation import SimulationConfig
+from tasks.monitoring import raise_alerts
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def simulate(service, tmp_path, **kw):
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    simulation_flow(SimulationConfig(service_url=service.url, output_dir=str(tmp_path / "sim"), **kw))
+    return started, datetime.now(UTC) + timedelta(seconds=1)
+
+
+def monitor(settings, tmp_path, window, **kw):
+    config = MonitoringConfig(
+        start=window[0],
+        end=window[1],
+        output_dir=str(tmp_path / "report"),
+        store_url=settings.resolved_store_url(),
+        **kw,
+    )
+    return monitoring_flow(config)
+
+
+def test_label_ramp_raises_the_accuracy_alert_and_the_report_has_every_plot(service, settings, tmp_path):
+    window = simulate(service, tmp_path, requests=1000, scenario="label_ramp", drift_onset=0.3, seed=1)
+    result = monitor(settings, tmp_path, window)
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    accuracy = [w["accuracy"] for w in summary["windows"]]
+    assert accuracy[-1] < accuracy[0] - 0.15
+    kinds = {a["kind"] for a in summary["alerts"]}
+    assert "accuracy" in kinds
+    for alert in summary["alerts"]:
+        assert {"kind", "window", "value", "threshold", "window_start_ms", "window_end_ms"} <= set(alert)
+    first_alert = min(a["window"] for a in summary["alerts"] if a["kind"] == "accuracy")
+    assert first_alert >= 3  # nothing before the ramp (onset at 30%)
+    assert len(result.alerts) == len(summary["alerts"])
+    # The tracked aggregates (the simulation's) are shown beside the joined accuracy.
+    assert all(w["tracked_accuracy"] is not None for w in summary["windows"])
+
+    html = (tmp_path / "report" / "index.html").read_text()
+    for name in PLOTS:
+        png = tmp_path / "report" / f"{name}.png"
+        assert png.exists(), name
+        assert f"data-file='{name}.png'" in html  # embedded, and linked
+        with Image.open(png) as img:
+            assert img.width >= 300 and img.height >= 250
+            pixels = np.asarray(img.convert("L"), dtype=float)
+            assert pixels.std() > 10  # not a blank canvas
+    assert "http://" not in html and "https://" not in html  # opens offline
+
+
+def test_covariate_shift_flags_exactly_the_shifted_features(service, settings, tmp_path):
+    window = simulate(
+        service,
+        tmp_path,
+        requests=3000,
+        scenario="covariate_shift",
+        drift_onset=0.5,
+        shifted_features=["age", "latitude"],
+        seed=2,
+    )
+    result = monitor(settings, tmp_path, window)
+    flagged = {a.subject for a in result.alerts if a.kind == "drift" and a.subject != "predictions"}
+    assert flagged == {"age", "latitude"}
+    assert min(a.window for a in result.alerts if a.subject in flagged) >= 5  # onset: half way
+
+
+def test_no_drift_flags_nothing_at_default_thresholds(service, settings, tmp_path):
+    window = simulate(service, tmp_path, requests=5000, seed=3, concurrency=16)
+    result = monitor(settings, tmp_path, window)
+    assert result.alerts == []
+    assert result.overall["predictions"] == 5000 and result.overall["label_coverage"] == 1.0
+
+
+def test_an_empty_window_gives_a_clear_message_and_an_empty_but_valid_report(service, settings, tmp_path):
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    result = monitor(
+        settings,
+        tmp_path,
+        (long_ago, long_ago + timedelta(hours=1)),
+        deployment_crn=service.identity.deployment_crn,
+    )
+    assert result.alerts == [] and "no prediction records" in result.notes[0]
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["alerts"] == [] and summary["windows"] == []
+    assert "No prediction records in this range" in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_the_cml_read_path_gives_the_same_numbers_as_the_store(service, settings, tmp_path):
+    window = simulate(service, tmp_path, requests=400, seed=4, scenario="label_ramp", drift_onset=0.2)
+    fast = monitor(settings, tmp_path / "a", window)
+    slow = monitoring_flow(
+        MonitoringConfig(
+            start=window[0], end=window[1], output_dir=str(tmp_path / "b"), service_url=service.url
+        )
+    )
+    assert slow.deployment_crn == fast.deployment_crn
+    for key in ("predictions", "requests", "labelled", "accuracy", "latency_p95_ms"):
+        assert slow.overall[key] == pytest.approx(fast.overall[key]), key
+    assert [(a.kind, a.window, a.subject) for a in slow.alerts] == [
+        (a.kind, a.window, a.subject) for a in fast.alerts
+    ]
+
+
+def test_fail_on_alert_fails_the_run_after_writing_the_report(service, settings, tmp_path):
+    window = simulate(service, tmp_path, requests=1000, scenario="label_ramp", drift_onset=0.2, seed=5)
+    with pytest.raises(AlertsRaised, match="alert"):
+        monitor(settings, tmp_path, window, fail_on_alert=True)
+    assert (tmp_path / "report" / "index.html").exists()
+
+
+def test_each_alert_is_a_prefect_event_with_its_numbers(service, settings, tmp_path):
+    from prefect import flow
+
+    window = simulate(service, tmp_path, requests=1000, scenario="label_ramp", drift_onset=0.2, seed=6)
+    result = monitor(settings, tmp_path, window)
+    assert result.alerts
+
+    @flow
+    def emit():
+        return raise_alerts(result.alerts, result.deployment_crn, tmp_path / "report" / "index.html")
+
+    names = emit()
+    assert names == [f"modelvigil.alert.{a.kind}" for a in result.alerts]
