@@ -139,8 +139,9 @@ def generate(
     if scenario is Scenario.label_ramp:
         logit = logit + 4.0 * magnitude * ramp
     elif scenario is Scenario.concept_flip:
-        # Features keep their distribution; the rule linking them to fraud turns around.
-        flipped = BASE_INTERCEPT + 2.0 - signal
+        # Features keep their distribution; the rule linking them to fraud turns around (and
+        # fraud becomes a little more common: at a 10% base rate a pure flip moves accuracy little).
+        flipped = BASE_INTERCEPT + 3.0 - signal
         weight = np.where(after, min(magnitude, 1.0), 0.0)
         logit = (1 - weight) * logit + weight * flipped
 
