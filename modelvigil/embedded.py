@@ -54,20 +54,6 @@ def check_bind(host: str, auth: bool, allow_insecure: bool) -> None:
         )
 
 
-@dataclass
-class EmbeddedService:
-    url: str
-    identity: ServiceIdentity
-    store: MetricsStore
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.store.close()
-
-
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -126,6 +112,18 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
+@dataclass
+class EmbeddedService(ThreadedServer):
+    """The embedded model service on a thread of this process (tests; the demo uses a child process)."""
+
+    identity: ServiceIdentity
+    store: MetricsStore
+
+    def stop(self) -> None:
+        super().stop()
+        self.store.close()
+
+
 def serve_in_thread(server: uvicorn.Server, sock: socket.socket) -> ThreadedServer:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn")
     thread.start()
@@ -153,7 +151,7 @@ def start_in_thread(
 ) -> EmbeddedService:
     server, sock, identity, store = build_server(settings, host=host, port=port, options=options, model=model)
     running = serve_in_thread(server, sock)
-    return EmbeddedService(running.url, identity, store, server, running.thread)
+    return EmbeddedService(running.url, server, running.thread, identity, store)
 
 
 def _is_our_service(url: str, settings: Settings) -> bool:

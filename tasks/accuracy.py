@@ -5,22 +5,14 @@ from __future__ import annotations
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from modelvigil import metrics_sink
 from modelvigil.endpoint import ModelEndpoint
 from modelvigil.simulation import WindowAccuracy, accuracy_windows
-from tasks.retries import retry_on_transient_error
+from tasks.retries import IDEMPOTENT_WRITE_RETRIES
 
 
-@task(
-    name="track-window-accuracy",
-    cache_policy=NO_CACHE,
-    retries=4,
-    retry_delay_seconds=exponential_backoff(backoff_factor=1),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_on_transient_error,
-)
+@task(name="track-window-accuracy", cache_policy=NO_CACHE, **IDEMPOTENT_WRITE_RETRIES)
 def track_window_accuracy(
     endpoint: ModelEndpoint,
     rows: pd.DataFrame,

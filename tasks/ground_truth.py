@@ -6,21 +6,13 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from modelvigil import metrics_sink
 from modelvigil.endpoint import ModelEndpoint
-from tasks.retries import retry_on_transient_error
+from tasks.retries import IDEMPOTENT_WRITE_RETRIES
 
 
-@task(
-    name="submit-ground-truth",
-    cache_policy=NO_CACHE,
-    retries=4,
-    retry_delay_seconds=exponential_backoff(backoff_factor=1),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_on_transient_error,
-)
+@task(name="submit-ground-truth", cache_policy=NO_CACHE, **IDEMPOTENT_WRITE_RETRIES)
 def submit_ground_truth(endpoint: ModelEndpoint, items: list[tuple[str, dict[str, Any]]]) -> int:
     sent = metrics_sink.submit_delayed(endpoint, items)
     get_run_logger().info("submitted ground truth for %d predictions", sent)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.tasks import exponential_backoff
+
 from modelvigil.retry import is_worth_retrying
 
 
@@ -18,3 +20,12 @@ def retry_on_transient_error(task: Any, task_run: Any, state: Any) -> bool:
     except Exception as exc:
         return is_worth_retrying(exc)
     return False
+
+
+# For tasks whose writes are idempotent (upserts, keyed aggregates): retried whole, transient only.
+IDEMPOTENT_WRITE_RETRIES: dict[str, Any] = {
+    "retries": 4,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_on_transient_error,
+}
