@@ -1,0 +1,163 @@
+"""`python -m deployments apply` (deployments and automations on the server in PREFECT_API_URL) and
+`python -m deployments up` (a local Prefect server on Postgres, a worker, everything applied)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments
+
+DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/modelvigil_prefect"
+
+
+def _apply(args: argparse.Namespace) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        print(
+            "error: set PREFECT_API_URL to the Prefect server's API (e.g. http://127.0.0.1:4200/api), "
+            "or run `python -m deployments up`",
+            file=sys.stderr,
+        )
+        return 2
+    settings = DeploymentSettings(monitoring_cron=args.cron, timezone=args.timezone)
+    ids = apply_deployments(settings)
+    for name, dep_id in ids.items():
+        print(f"deployment {name}: {dep_id}")
+    webhook = args.webhook_url or os.environ.get("MODELVIGIL_ALERT_WEBHOOK_URL")
+    if webhook:
+        from deployments.automations import apply_automations
+
+        for name, auto_id in apply_automations(webhook, ids[MONITORING]).items():
+            print(f"automation {name!r}: {auto_id}")
+    else:
+        print("no webhook URL (--webhook-url or MODELVIGIL_ALERT_WEBHOOK_URL): automations not applied")
+    return 0
+
+
+def _create_database(url: str) -> None:
+    """Create the server's database on first use (needs rights to CREATE DATABASE)."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    admin = sa.create_engine(
+        parsed.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+        ).first()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _up(args: argparse.Namespace) -> int:
+    database = args.database_url or os.environ.get("MODELVIGIL_PREFECT_DATABASE_URL", DEFAULT_DATABASE)
+    _create_database(database)
+    home = Path(os.environ.get("MODELVIGIL_HOME", Path.home() / ".modelvigil")) / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    api = f"http://{args.host}:{args.port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": api,
+    }
+    # SIGTERM (a supervisor, `timeout`) stops the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", args.host, "--port", str(args.port)],
+        env=env,
+    )
+    worker = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{api}/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                print("error: the Prefect server did not start", file=sys.stderr)
+                return 1
+            time.sleep(1)
+        # A child process: Prefect reads PREFECT_API_URL when it is imported, so this process
+        # (imported before the server existed) would talk to an ephemeral server instead.
+        apply = [
+            sys.executable,
+            "-m",
+            "deployments",
+            "apply",
+            "--cron",
+            args.cron,
+            "--timezone",
+            args.timezone,
+        ]
+        if args.webhook_url:
+            apply += ["--webhook-url", args.webhook_url]
+        if subprocess.run(apply, env=env).returncode != 0:
+            return 1
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "worker",
+                "start",
+                "--pool",
+                DeploymentSettings().work_pool,
+                "--type",
+                "process",
+            ],
+            env=env,
+        )
+        print(
+            f"\nPrefect UI: http://{args.host}:{args.port}  (API {api}); a worker polls "
+            f"'{DeploymentSettings().work_pool}'. Ctrl-C stops both."
+        )
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in (worker, server):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployments", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, helptext in (
+        ("apply", _apply, "apply deployments and automations"),
+        ("up", _up, "local Prefect server on Postgres + worker + apply"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--webhook-url", default=None, help="where alert automations POST")
+        p.add_argument("--cron", default=DeploymentSettings().monitoring_cron)
+        p.add_argument("--timezone", default=DeploymentSettings().timezone)
+        if name == "up":
+            p.add_argument("--database-url", default=None, help=f"default {DEFAULT_DATABASE}")
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=4200)
+        p.set_defaults(run=fn)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

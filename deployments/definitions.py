@@ -1,0 +1,68 @@
+"""The two deployments: simulation on demand, monitoring every night. Applying them again updates
+them in place (Prefect keys deployments by flow and name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.schedules import Cron
+from pydantic import BaseModel, Field
+
+REPO = Path(__file__).resolve().parents[1]
+WORK_POOL = "modelvigil-process"
+
+
+class DeploymentSettings(BaseModel):
+    work_pool: str = WORK_POOL
+    # 04:15: outside 02:00-03:00, where a local-time schedule skips or repeats a night at DST.
+    monitoring_cron: str = "15 4 * * *"
+    timezone: str = Field("UTC", description="IANA name; the cron is read in this zone.")
+    tags: list[str] = Field(default_factory=lambda: ["modelvigil"])
+
+
+SIMULATION = "simulation/on-demand"
+MONITORING = "monitoring/nightly"
+
+
+def ensure_work_pool(name: str) -> None:
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+        except Exception:  # ObjectNotFound: first time
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+
+
+def apply_deployments(settings: DeploymentSettings | None = None) -> dict[str, UUID]:
+    settings = settings or DeploymentSettings()
+    ensure_work_pool(settings.work_pool)
+    simulation = flow.from_source(source=str(REPO), entrypoint="flows/simulation.py:simulation_flow")
+    monitoring = flow.from_source(source=str(REPO), entrypoint="flows/monitoring.py:monitoring_flow")
+    common = {
+        "work_pool_name": settings.work_pool,
+        "build": False,
+        "push": False,
+        "print_next_steps": False,
+        "ignore_warnings": True,
+    }
+    ids = {
+        SIMULATION: simulation.deploy(
+            name="on-demand",
+            tags=[*settings.tags, "simulation"],
+            description="Traffic with known drift against the model endpoint; run it from the UI.",
+            **common,
+        ),
+        MONITORING: monitoring.deploy(
+            name="nightly",
+            schedules=[Cron(settings.monitoring_cron, timezone=settings.timezone)],
+            concurrency_limit=1,  # two nightly runs never overlap
+            tags=[*settings.tags, "monitoring"],
+            description="Last 24 hours of the deployment: accuracy, drift, latency, coverage; alerts.",
+            **common,
+        ),
+    }
+    return ids

@@ -1,0 +1,262 @@
+"""Deployments on a real `prefect server start` backed by the machine's Postgres, a real worker,
+and the alert automation reaching a local webhook. Slow (a server, a worker): run by .ci/run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import requests
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+
+from modelvigil.embedded import serve_app_in_thread
+from tests.conftest import PG_ADMIN_URL
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """`prefect server start` on a free port, on a fresh Postgres database dropped afterwards."""
+    name = f"mv_prefect_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        sa.engine.make_url(PG_ADMIN_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp_path_factory.mktemp("prefect-server-home")
+    db_url = sa.engine.make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=db_url.render_as_string(hide_password=False),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_API_URL=api,
+    )
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if requests.get(f"{api}/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, (home / "server.log").read_text()[
+            -3000:
+        ]
+        time.sleep(1)
+    yield api, env
+    server.terminate()
+    server.wait(timeout=60)
+    log.close()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    received: list[dict] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request):
+        received.append(json.loads(await request.body()))
+        return {"ok": True}
+
+    running = serve_app_in_thread(app)
+    yield f"{running.url}/hook", received
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def applied(prefect_server, webhook):
+    api, env = prefect_server
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deployments",
+            "apply",
+            "--webhook-url",
+            webhook[0],
+            "--timezone",
+            "Europe/Paris",
+            "--cron",
+            "45 4 * * *",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    # Applying twice updates in place: still one of each.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deployments",
+            "apply",
+            "--webhook-url",
+            webhook[0],
+            "--timezone",
+            "Europe/Paris",
+            "--cron",
+            "45 4 * * *",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    return api, env
+
+
+def client_for(api):
+    from prefect.client.orchestration import SyncPrefectClient
+
+    return SyncPrefectClient(api)
+
+
+def test_monitoring_is_scheduled_nightly_with_its_timezone(applied):
+    api, _ = applied
+    with client_for(api) as client:
+        dep = client.read_deployment_by_name("monitoring/nightly")
+        [schedule] = dep.schedules
+        assert schedule.schedule.cron == "45 4 * * *" and schedule.schedule.timezone == "Europe/Paris"
+        assert dep.global_concurrency_limit.limit == 1
+        assert "modelvigil" in dep.tags
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        deadline = time.monotonic() + 90
+        while True:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+            )
+            scheduled = [r for r in runs if r.state and r.state.is_scheduled()]
+            if scheduled or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert scheduled, "no scheduled run of the nightly monitoring"
+        assert min(r.expected_start_time for r in scheduled) > datetime.now(UTC)
+        assert len(client.read_automations_by_name("modelvigil: accuracy alert -> webhook")) == 1
+
+
+def test_a_worker_runs_the_simulation_deployment_with_ui_parameters(applied, service, settings):
+    api, env = applied
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    params = {
+        "config": {
+            "requests": 150,
+            "seed": 7,
+            "accuracy_window": 50,
+            "service_url": service.url,
+            "simulation_id": "from-the-ui",
+            "output_dir": str(settings.home / "ui-run"),
+        }
+    }
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        run = run_deployment("simulation/on-demand", parameters=params, timeout=0)
+    worker_env = {**env, "MODELVIGIL_HOME": str(settings.home)}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            "modelvigil-process",
+            "--type",
+            "process",
+        ],
+        env=worker_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    triggered = time.monotonic()
+    try:
+        with client_for(api) as client:
+            deadline = time.monotonic() + 300
+            while True:
+                state = client.read_flow_run(run.id).state
+                if state.is_final() or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            assert state.is_completed(), state
+            print(f"trigger to Completed: {time.monotonic() - triggered:.1f} s")
+            from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+            )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    keys = {a.key for a in artifacts}
+    assert {"simulation-progress", "prediction-checks", "simulation-summary"} <= keys
+    assert service.store.count(service.identity.deployment_crn) == 150
+    assert service.store.count(service.identity.deployment_crn, aggregates=True) == 3
+
+
+def test_an_accuracy_alert_reaches_the_webhook(applied, webhook):
+    _api, env = applied
+    _url, received = webhook
+    script = (
+        "from prefect import flow\n"
+        "from modelvigil.monitoring import Alert\n"
+        "from tasks.monitoring import raise_alerts\n"
+        "alert = Alert(kind='accuracy', window=7, window_start_ms=1, window_end_ms=2, metric='accuracy',\n"
+        "              subject='model', value=0.71, threshold=0.85, message='window 7: accuracy 0.710')\n"
+        "@flow\n"
+        "def emit():\n"
+        "    return raise_alerts([alert], 'crn:cdp:ml:local:a:workspace:w/dep', '/tmp/report.html')\n"
+        "print(emit())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    deadline = time.monotonic() + 60
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert received, "the automation did not call the webhook"
+    body = received[0]
+    assert body["event"] == "modelvigil.alert.accuracy"
+    assert body["alert"]["value"] == 0.71 and body["alert"]["threshold"] == 0.85
+    assert body["resource"] == "modelvigil.deployment.crn:cdp:ml:local:a:workspace:w/dep"
