@@ -57,6 +57,7 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
 
     with ensure_service(settings) as url:
         conn = connect(settings, url, pool_size=config.concurrency)
+        conn.endpoint.timeout = (min(3.05, config.request_timeout_seconds), config.request_timeout_seconds)
         logger.info(
             "simulation %s: %d requests to %s", simulation_id, config.requests, conn.endpoint.model_url
         )

@@ -12,10 +12,16 @@ from modelvigil.settings import DEFAULT_PORT, Settings, identity_path, load_or_c
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from modelvigil.embedded import InsecureBind, build_server, exit_with_parent
+    from modelvigil.faults import FaultPlan
     from modelvigil.service import ServiceOptions
 
     if args.store_url:
         settings = settings.model_copy(update={"store_url": args.store_url})
+    try:
+        faults = FaultPlan.parse(args.faults, slow_seconds=args.slow_seconds) if args.faults else None
+    except ValueError as exc:
+        print(f"error: --faults: {exc}", file=sys.stderr)
+        return 2
     options = ServiceOptions(
         auth=not args.no_auth, replicas=args.replicas, queue_timeout_s=args.queue_timeout
     )
@@ -26,6 +32,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             port=args.port,
             options=options,
             allow_insecure_bind=args.allow_insecure_bind,
+            faults=faults,
         )
     except InsecureBind as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -78,6 +85,10 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--replicas", type=int, default=8, help="requests in flight at once; more wait, then 429"
     )
+    serve.add_argument(
+        "--faults", default=None, help="inject faults for testing, e.g. 503=0.05,429=0.05,slow=0.05,drop=0.05"
+    )
+    serve.add_argument("--slow-seconds", type=float, default=3.0, help="how late a 'slow' fault answers")
     serve.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
     serve.set_defaults(run=_serve)

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 import uvicorn
 
+from modelvigil.faults import FaultInjector, FaultPlan
 from modelvigil.model import FraudModel
 from modelvigil.service import ServiceOptions, create_app
 from modelvigil.settings import (
@@ -74,13 +75,16 @@ def build_server(
     options: ServiceOptions | None = None,
     model: FraudModel | None = None,
     allow_insecure_bind: bool = False,
+    faults: FaultPlan | None = None,
 ) -> tuple[uvicorn.Server, socket.socket, ServiceIdentity, MetricsStore]:
     options = options or ServiceOptions()
     check_bind(host, options.auth, allow_insecure_bind)
     identity = load_or_create_identity(settings)
     model = model or FraudModel.load_or_train(settings.model_path())
     store = MetricsStore(settings.resolved_store_url())
-    app = create_app(identity, model, store, options)
+    app: Any = create_app(identity, model, store, options)
+    if faults is not None and faults.shares:
+        app = FaultInjector(app, faults)
     return _uvicorn(app), bind(host, port), identity, store
 
 
@@ -148,8 +152,11 @@ def start_in_thread(
     port: int = 0,
     options: ServiceOptions | None = None,
     model: FraudModel | None = None,
+    faults: FaultPlan | None = None,
 ) -> EmbeddedService:
-    server, sock, identity, store = build_server(settings, host=host, port=port, options=options, model=model)
+    server, sock, identity, store = build_server(
+        settings, host=host, port=port, options=options, model=model, faults=faults
+    )
     running = serve_in_thread(server, sock)
     return EmbeddedService(running.url, server, running.thread, identity, store)
 

@@ -155,6 +155,10 @@ class ModelEndpoint:
             raise EndpointTimeout(f"{method} {url} timed out after {self.timeout}: {exc}") from exc
         except requests.ConnectionError as exc:
             raise EndpointConnectionError(f"{method} {url}: cannot connect: {exc}") from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The answer broke off mid-way: the server may have done the work. Retryable, and
+            # safe to retry only with an idempotency key.
+            raise EndpointConnectionError(f"{method} {url}: connection dropped mid-answer: {exc}") from exc
         try:
             body = response.json()
         except ValueError:

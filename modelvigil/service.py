@@ -39,6 +39,7 @@ from modelvigil.settings import ServiceIdentity
 from modelvigil.store import MetricsStore, StoreUnavailable, UnknownPredictions
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
+MAX_MS = 2**63 - 1  # the store's BIGINT: a larger timestamp is refused (422), not a 500
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,8 @@ class DelayedMetricsBulk(BaseModel):
 
 class AggregateMetrics(BaseModel):
     metrics: FiniteMetrics
-    start_timestamp_ms: int = Field(ge=0)
-    end_timestamp_ms: int = Field(ge=0)
+    start_timestamp_ms: int = Field(ge=0, le=MAX_MS)
+    end_timestamp_ms: int = Field(ge=0, le=MAX_MS)
     model_deployment_crn: str | None = Field(default=None, max_length=300)
 
 
@@ -327,8 +328,8 @@ def create_app(
     @app.get("/metrics", dependencies=authorized)
     async def read_metrics(
         model_deployment_crn: Annotated[str | None, Query(max_length=300)] = None,
-        start_timestamp_ms: Annotated[int | None, Query(ge=0)] = None,
-        end_timestamp_ms: Annotated[int | None, Query(ge=0)] = None,
+        start_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
+        end_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
         model_crn: Annotated[str | None, Query(max_length=300)] = None,
         model_build_crn: Annotated[str | None, Query(max_length=300)] = None,
     ) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class SimulationConfig(BaseModel):
     )
     accuracy_window: int = Field(100, ge=1, le=10_000_000, description="Predictions per accuracy aggregate.")
     max_attempts: int = Field(6, ge=1, le=20, description="Attempts per call for retryable failures.")
+    request_timeout_seconds: float = Field(30.0, gt=0.0, le=600, description="Read timeout per call.")
     check_policy: CheckPolicy = Field(CheckPolicy.fail, description="Failed prediction checks: fail or warn.")
     label_set: list[int] = Field(default_factory=lambda: [0, 1], description="Labels the model may return.")
     service_url: str | None = Field(

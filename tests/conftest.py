@@ -129,3 +129,17 @@ def prefect_harness() -> Iterator[None]:
 def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PREFECT_HOME shared by the CLI's subprocesses, so each ephemeral server starts warm."""
     return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture
+def cli_env(prefect_home):
+    def make(home, **extra):
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_", "PREFECT_API"))
+        }
+        env["MODELVIGIL_HOME"] = str(home)
+        env["PREFECT_HOME"] = str(prefect_home)
+        env.update(extra)
+        return env
+
+    return make

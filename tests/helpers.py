@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from modelvigil.data import FEATURES, generate
@@ -15,3 +16,9 @@ def lab_payload(rows: int = 1, seed: int = 0) -> dict[str, Any]:
 
 def auth(svc: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {svc.identity.api_key.get_secret_value()}"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

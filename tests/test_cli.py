@@ -2,16 +2,14 @@
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
 import time
 
-import pytest
 import requests
 
-from tests.helpers import lab_payload
+from tests.helpers import free_port, lab_payload
 
 
 def run_cli(*args, env, timeout=300):
@@ -19,26 +17,6 @@ def run_cli(*args, env, timeout=300):
     return subprocess.run(
         [sys.executable, "-m", "flows", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
-
-
-@pytest.fixture
-def cli_env(prefect_home):
-    def make(home, **extra):
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_", "PREFECT_API"))
-        }
-        env["MODELVIGIL_HOME"] = str(home)
-        env["PREFECT_HOME"] = str(prefect_home)
-        env.update(extra)
-        return env
-
-    return make
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_info_shows_identity_but_not_the_api_key_unless_asked(settings, cli_env):

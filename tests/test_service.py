@@ -280,3 +280,21 @@ def test_no_auth_mode_accepts_calls_without_a_token(make_service):
         f"{svc.url}/model", json={"accessKey": svc.identity.access_key, "request": lab_payload(1)}, timeout=10
     )
     assert r.status_code == 200
+
+
+def test_timestamps_beyond_the_store_range_are_refused_not_a_500(service):
+    h = auth(service)
+    r = requests.get(
+        f"{service.url}/metrics",
+        params={"model_crn": "x", "start_timestamp_ms": 2**64},
+        headers=h,
+        timeout=10,
+    )
+    assert r.status_code == 422 and "start_timestamp_ms" in error(r)
+    r = requests.post(
+        f"{service.url}/metrics/aggregate",
+        headers=h,
+        timeout=10,
+        json={"metrics": {"a": 1}, "start_timestamp_ms": 0, "end_timestamp_ms": 2**64},
+    )
+    assert r.status_code == 422 and "end_timestamp_ms" in error(r)

@@ -1,0 +1,175 @@
+"""Fault injection, for proving that clients retry the right failures and nothing is lost or doubled.
+
+Two tools, both on loopback:
+- `FaultInjector`: ASGI middleware in front of the model route. For a share of calls it answers
+  503, answers 429 with `Retry-After`, answers later than the client waits (the call is still
+  scored and stored), or scores and stores the call and then drops the connection unanswered.
+  `modelvigil serve --faults 503=0.05,429=0.05,slow=0.05,drop=0.05`.
+- `TcpProxy`: a TCP relay in front of the metrics store's database that can be cut (every
+  connection closed, new ones refused) and restored: a real outage, not a mocked exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("503", "429", "slow", "drop")
+
+
+@dataclass
+class FaultPlan:
+    shares: dict[str, float] = field(default_factory=dict)  # kind -> share of model calls
+    slow_seconds: float = 3.0  # how late a "slow" answer comes: set above the client's read timeout
+    retry_after: int = 1
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str, **kwargs: Any) -> FaultPlan:
+        """`"503=0.05,429=0.05"` -> a plan; says exactly what is wrong otherwise."""
+        shares: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            kind, sep, value = part.partition("=")
+            if not sep or kind not in KINDS:
+                raise ValueError(f"fault {part!r}: expected KIND=SHARE with KIND one of {KINDS}")
+            try:
+                share = float(value)
+            except ValueError:
+                raise ValueError(f"fault {part!r}: share {value!r} is not a number") from None
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"fault {part!r}: share must be within [0, 1]")
+            shares[kind] = share
+        if sum(shares.values()) > 1.0:
+            raise ValueError(f"fault shares add up to {sum(shares.values())}, more than 1")
+        return cls(shares=shares, **kwargs)
+
+
+class FaultInjector:
+    """ASGI middleware: injects the plan's faults into `POST /model`; counts what it injected."""
+
+    def __init__(self, app: Any, plan: FaultPlan) -> None:
+        self.app, self.plan = app, plan
+        self.injected: Counter[str] = Counter()
+        self.calls = 0
+        self._rng = random.Random(plan.seed)
+        self._lock = threading.Lock()
+
+    def _draw(self) -> str | None:
+        with self._lock:
+            self.calls += 1
+            x = self._rng.random()
+            edge = 0.0
+            for kind, share in self.plan.shares.items():
+                edge += share
+                if x < edge:
+                    self.injected[kind] += 1
+                    return kind
+        return None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/model" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        fault = self._draw()
+        if fault == "503":
+            await _reply(send, 503, {})
+        elif fault == "429":
+            await _reply(send, 429, {"Retry-After": str(self.plan.retry_after)})
+        elif fault == "slow":
+            await asyncio.sleep(self.plan.slow_seconds)
+            await self.app(scope, receive, send)
+        elif fault == "drop":
+            started = False
+
+            async def swallow(message: Any) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await send(message)  # headers go out, the body never does
+
+            await self.app(scope, receive, swallow)
+            raise ConnectionAbortedError("fault injection: connection dropped after the call was stored")
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _reply(send: Any, status: int, extra: dict[str, str]) -> None:
+    body = f'{{"success": false, "error": "injected fault: {status}"}}'.encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        *((k.lower().encode(), v.encode()) for k, v in extra.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TcpProxy:
+    """Relays 127.0.0.1:<port> to an upstream address; `cut()` makes the upstream unreachable."""
+
+    def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1") -> None:
+        self.upstream = upstream
+        self._listener = socket.create_server((host, 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._down = threading.Event()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True, name="tcp-proxy").start()
+
+    def cut(self) -> None:
+        self._down.set()
+        with self._lock:
+            for sock in list(self._open):
+                _close(sock)
+            self._open.clear()
+
+    def restore(self) -> None:
+        self._down.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        _close(self._listener)
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._down.is_set():
+                _close(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                _close(sock)
+                with self._lock:
+                    self._open.discard(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
