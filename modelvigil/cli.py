@@ -18,7 +18,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.store_url:
         settings = settings.model_copy(update={"store_url": args.store_url})
     try:
-        faults = FaultPlan.parse(args.faults, slow_seconds=args.slow_seconds) if args.faults else None
+        faults = (
+            FaultPlan.parse(args.faults, slow_seconds=args.slow_seconds, burst=args.burst)
+            if args.faults
+            else None
+        )
     except ValueError as exc:
         print(f"error: --faults: {exc}", file=sys.stderr)
         return 2
@@ -89,6 +93,7 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
         "--faults", default=None, help="inject faults for testing, e.g. 503=0.05,429=0.05,slow=0.05,drop=0.05"
     )
     serve.add_argument("--slow-seconds", type=float, default=3.0, help="how late a 'slow' fault answers")
+    serve.add_argument("--burst", type=int, default=3, help="calls refused in a row per injected 429")
     serve.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
     serve.set_defaults(run=_serve)

@@ -4,7 +4,7 @@ Two tools, both on loopback:
 - `FaultInjector`: ASGI middleware in front of the model route. For a share of calls it answers
   503, answers 429 with `Retry-After`, answers later than the client waits (the call is still
   scored and stored), or scores and stores the call and then drops the connection unanswered.
-  `modelvigil serve --faults 503=0.05,429=0.05,slow=0.05,drop=0.05`.
+  429s come in bursts (`burst`). `modelvigil serve --faults 503=0.05,429=0.02,slow=0.05,drop=0.05`.
 - `TcpProxy`: a TCP relay in front of the metrics store's database that can be cut (every
   connection closed, new ones refused) and restored: a real outage, not a mocked exception.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket
 import threading
@@ -28,6 +29,7 @@ class FaultPlan:
     shares: dict[str, float] = field(default_factory=dict)  # kind -> share of model calls
     slow_seconds: float = 3.0  # how late a "slow" answer comes: set above the client's read timeout
     retry_after: int = 1
+    burst: int = 1  # a drawn 429 also refuses the next burst - 1 calls: busy spells, not lone refusals
     seed: int = 0
 
     @classmethod
@@ -50,25 +52,43 @@ class FaultPlan:
         return cls(shares=shares, **kwargs)
 
 
+class InjectedDrop(ConnectionAbortedError):
+    """Raised to make the server drop a connection on purpose."""
+
+
+class _HideInjectedDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedDrop))
+
+
 class FaultInjector:
     """ASGI middleware: injects the plan's faults into `POST /model`; counts what it injected."""
 
     def __init__(self, app: Any, plan: FaultPlan) -> None:
         self.app, self.plan = app, plan
+        # uvicorn logs every dropped connection with a traceback; these are on purpose.
+        logging.getLogger("uvicorn.error").addFilter(_HideInjectedDrops())
         self.injected: Counter[str] = Counter()
         self.calls = 0
         self._rng = random.Random(plan.seed)
+        self._burst_left = 0
         self._lock = threading.Lock()
 
     def _draw(self) -> str | None:
         with self._lock:
             self.calls += 1
+            if self._burst_left > 0:
+                self._burst_left -= 1
+                self.injected["429"] += 1
+                return "429"
             x = self._rng.random()
             edge = 0.0
             for kind, share in self.plan.shares.items():
                 edge += share
                 if x < edge:
                     self.injected[kind] += 1
+                    if kind == "429":
+                        self._burst_left = self.plan.burst - 1
                     return kind
         return None
 
@@ -94,7 +114,7 @@ class FaultInjector:
                     await send(message)  # headers go out, the body never does
 
             await self.app(scope, receive, swallow)
-            raise ConnectionAbortedError("fault injection: connection dropped after the call was stored")
+            raise InjectedDrop("fault injection: connection dropped after the call was stored")
         else:
             await self.app(scope, receive, send)
 

@@ -40,7 +40,10 @@ def assert_exactly_once(store: MetricsStore, crn: str, ledger: pd.DataFrame) -> 
 def test_twenty_percent_faults_every_accepted_request_stored_once_with_its_label(
     settings, trained_model, tmp_path
 ):
-    plan = FaultPlan.parse("503=0.05,429=0.05,slow=0.05,drop=0.05", slow_seconds=1.5, retry_after=1, seed=7)
+    # 429s in bursts of 3: 0.0167 drawn x 3 = 5% of calls; 20% faulty in all.
+    plan = FaultPlan.parse(
+        "503=0.05,429=0.0167,slow=0.05,drop=0.05", slow_seconds=1.5, retry_after=1, burst=3, seed=7
+    )
     svc = start_in_thread(settings, model=trained_model[0], faults=plan)
     try:
         summary = simulation_flow(
@@ -286,3 +289,23 @@ def test_serve_refuses_a_bad_fault_plan(settings, cli_env):
         timeout=120,
     )
     assert out.returncode == 2 and "--faults" in out.stderr and "teapot" in out.stderr
+
+
+def test_a_dropped_answer_is_a_retryable_connection_error_and_a_retry_replays(settings, trained_model):
+    from modelvigil.connect import connect
+    from modelvigil.endpoint import EndpointConnectionError
+
+    svc = start_in_thread(settings, model=trained_model[0], faults=FaultPlan.parse("drop=1.0"))
+    try:
+        conn = connect(base_url=svc.url)
+        with pytest.raises(EndpointConnectionError) as err:
+            conn.endpoint.predict(lab_payload(1), idempotency_key="k-1")
+        assert err.value.retryable
+        assert svc.store.count(svc.identity.deployment_crn) == 1  # the work was done, the answer lost
+        svc.server.config.app.plan.shares.clear()  # the network heals
+        retried = conn.endpoint.predict(lab_payload(1), idempotency_key="k-1")
+        assert svc.store.count(svc.identity.deployment_crn) == 1
+        [stored] = svc.store.read_metrics(svc.identity.deployment_crn)["metrics"]
+        assert retried.uuid == stored["predictionUuid"]
+    finally:
+        svc.stop()
