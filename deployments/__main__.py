@@ -8,12 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
-
 from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments
+from modelvigil.embedded import wait_for_health
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/modelvigil_prefect"
 
@@ -83,17 +81,9 @@ def _up(args: argparse.Namespace) -> int:
     )
     worker = None
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{api}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                print("error: the Prefect server did not start", file=sys.stderr)
-                return 1
-            time.sleep(1)
+        if not wait_for_health(f"{api}/health", 120, server, interval_s=1):
+            print("error: the Prefect server did not start", file=sys.stderr)
+            return 1
         # A child process: Prefect reads PREFECT_API_URL when it is imported, so this process
         # (imported before the server existed) would talk to an ephemeral server instead.
         apply = [

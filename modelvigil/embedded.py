@@ -161,6 +161,23 @@ def start_in_thread(
     return EmbeddedService(running.url, server, running.thread, identity, store)
 
 
+def wait_for_health(
+    health_url: str, timeout_s: float, process: subprocess.Popen[Any] | None = None, interval_s: float = 0.2
+) -> bool:
+    """Poll `health_url` until it answers 2xx (True), the timeout passes or `process` exits (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(health_url, timeout=2).ok:
+                return True
+        except requests.RequestException:
+            pass
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(interval_s)
+    return False
+
+
 def _is_our_service(url: str, settings: Settings) -> bool:
     """Up, and serving this home's identity (another home's service would refuse our key)."""
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from typing import Any
 
 from modelvigil.data import FEATURES, generate
@@ -22,3 +24,16 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_serve(env: dict[str, str], port: int, **popen: Any) -> subprocess.Popen:
+    """`modelvigil serve` on `port` in a child process, returned once it answers /health."""
+    from modelvigil.embedded import wait_for_health
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modelvigil", "serve", "--port", str(port)], env=env, **popen
+    )
+    if not wait_for_health(f"http://127.0.0.1:{port}/health", 120, server):
+        server.kill()
+        raise AssertionError("modelvigil serve did not come up")
+    return server

@@ -5,11 +5,10 @@ import os
 import stat
 import subprocess
 import sys
-import time
 
 import requests
 
-from tests.helpers import free_port, lab_payload
+from tests.helpers import free_port, lab_payload, start_serve
 
 
 def run_cli(*args, env, timeout=300):
@@ -48,24 +47,9 @@ def test_serve_refuses_no_auth_on_a_public_address(settings, cli_env):
 def test_serve_then_simulate_uses_the_running_service(settings, cli_env, tmp_path):
     port = free_port()
     env = cli_env(settings.home, MODELVIGIL_PORT=str(port))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelvigil", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_serve(env, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "serve did not come up"
-            time.sleep(0.2)
         info = json.loads(run_cli("info", "--json", "--show-api-key", env=env).stdout)
         r = requests.post(
             f"{url}/model",

@@ -13,11 +13,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-import requests
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
-from modelvigil.embedded import serve_app_in_thread
+from modelvigil.embedded import serve_app_in_thread, wait_for_health
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = pytest.mark.slow
@@ -67,17 +66,9 @@ def prefect_server(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"{api}/health", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, (home / "server.log").read_text()[
-            -3000:
-        ]
-        time.sleep(1)
+    assert wait_for_health(f"{api}/health", 180, server, interval_s=1), (home / "server.log").read_text()[
+        -3000:
+    ]
     yield api, env
     server.terminate()
     server.wait(timeout=60)
@@ -105,45 +96,21 @@ def webhook():
 @pytest.fixture(scope="module")
 def applied(prefect_server, webhook):
     api, env = prefect_server
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deployments",
-            "apply",
-            "--webhook-url",
-            webhook[0],
-            "--timezone",
-            "Europe/Paris",
-            "--cron",
-            "45 4 * * *",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    # Applying twice updates in place: still one of each.
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deployments",
-            "apply",
-            "--webhook-url",
-            webhook[0],
-            "--timezone",
-            "Europe/Paris",
-            "--cron",
-            "45 4 * * *",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
+    command = [
+        sys.executable,
+        "-m",
+        "deployments",
+        "apply",
+        "--webhook-url",
+        webhook[0],
+        "--timezone",
+        "Europe/Paris",
+        "--cron",
+        "45 4 * * *",
+    ]
+    for _ in range(2):  # applying twice updates in place: still one of each (checked below)
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
     return api, env
 
 

@@ -22,7 +22,7 @@ from modelvigil.faults import FaultPlan, TcpProxy
 from modelvigil.monitoring import MonitoringConfig
 from modelvigil.simulation import SimulationConfig
 from modelvigil.store import MetricsStore
-from tests.helpers import auth, free_port, lab_payload
+from tests.helpers import auth, free_port, lab_payload, start_serve
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -78,23 +78,10 @@ def test_twenty_percent_faults_every_accepted_request_stored_once_with_its_label
 def test_killed_simulation_resumes_with_the_same_id_without_rescoring_or_losing(settings, cli_env, tmp_path):
     port = free_port()
     env = cli_env(settings.home, MODELVIGIL_PORT=str(port))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelvigil", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_serve(env, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = MetricsStore(settings.resolved_store_url())
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-            assert time.monotonic() < deadline
         crn = json.loads(
             subprocess.run(
                 [sys.executable, "-m", "flows", "info", "--json"], env=env, capture_output=True, text=True
