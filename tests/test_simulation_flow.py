@@ -6,13 +6,10 @@ import pytest
 
 from flows.simulation import PredictionChecksFailed, simulation_flow
 from modelvigil.data import FEATURES, LABEL, generate
-from modelvigil.embedded import serve_app_in_thread
+from modelvigil.embedded import start_in_thread
+from modelvigil.faults import FaultPlan
 from modelvigil.model import FraudModel
-from modelvigil.service import create_app
-from modelvigil.settings import load_or_create_identity
 from modelvigil.simulation import SimulationConfig
-from modelvigil.store import MetricsStore
-from tests.faults import FaultInjector
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -84,26 +81,27 @@ def test_partial_coverage_and_multi_row_calls(service, tmp_path):
 
 @pytest.fixture
 def faulty_service(settings, trained_model):
-    identity = load_or_create_identity(settings)
-    store = MetricsStore(settings.resolved_store_url())
-    injector = FaultInjector(
-        create_app(identity, trained_model[0], store), share_503=0.1, share_429=0.1, share_lost=0.05
-    )
-    running = serve_app_in_thread(injector)
-    yield running.url, injector, store, identity
-    running.stop()
-    store.close()
+    """The embedded service behind modelvigil's fault injection: 503s, 429s (Retry-After: 0), and
+    answers dropped after the record was stored."""
+    plan = FaultPlan.parse("503=0.1,429=0.1,drop=0.05", retry_after=0, seed=3)
+    svc = start_in_thread(settings, model=trained_model[0], faults=plan)
+    yield svc
+    svc.stop()
 
 
 def test_faults_are_retried_and_every_request_is_scored_exactly_once(faulty_service, tmp_path):
-    url, injector, store, identity = faulty_service
-    summary = run(url, tmp_path, requests=1000, simulation_id="faulty", concurrency=8)
+    injector, store, identity = (
+        faulty_service.server.config.app,
+        faulty_service.store,
+        faulty_service.identity,
+    )
+    summary = run(faulty_service.url, tmp_path, requests=1000, simulation_id="faulty", concurrency=8)
     assert summary.failed == 0
     injected = sum(injector.injected.values())
-    assert injector.injected["503"] > 0 and injector.injected["429"] > 0 and injector.injected["lost"] > 0
-    assert summary.retries == injected
+    assert injector.injected["503"] > 0 and injector.injected["429"] > 0 and injector.injected["drop"] > 0
+    assert summary.retries == injected  # every injected fault cost exactly one retry
     frame = store.read_frame(identity.deployment_crn)
-    assert len(frame) == 1000 and frame["prediction_uuid"].is_unique  # lost answers did not double-count
+    assert len(frame) == 1000 and frame["prediction_uuid"].is_unique  # dropped answers did not double-count
     assert frame["final_label"].notna().all()
     ledger = pd.read_parquet(tmp_path / "out" / "ledger.parquet")
     assert set(ledger["uuid"]) == set(frame["prediction_uuid"])
@@ -116,7 +114,6 @@ def odd_label_service(make_service, settings):
     reference.loc[reference["transaction_amount"] > 400, LABEL] = 7
     model = FraudModel.train(reference)
     assert 7 in model.label_set
-    from modelvigil.embedded import start_in_thread
 
     svc = start_in_thread(settings, model=model)
     yield svc
