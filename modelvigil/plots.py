@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window: runs headless in flows and CI
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -39,6 +40,21 @@ def _times(ms: pd.Series) -> pd.Series:
     return pd.to_datetime(ms, unit="ms", utc=True)
 
 
+def _time_axis(ax: plt.Axes) -> None:
+    """Readable time ticks however long the range: seconds for a demo, days for a month."""
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _threshold(ax: plt.Axes, value: float, data_max: float, label: str) -> None:
+    # A threshold far above the data would squash it flat against the axis: say it instead.
+    if value <= 2 * data_max:
+        ax.axhline(value, color="tab:red", ls="--", lw=1, label=label)
+    else:
+        ax.set_title(f"{ax.get_title()} ({label} {value:g}, far above)")
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -58,9 +74,11 @@ def latency_over_time(a: Analysis, t: Thresholds, path: Path) -> Path | None:
         return None
     fig, ax = _figure(PLOTS["latency_over_time"])
     sns.scatterplot(x=_times(calls["start_ms"]), y=calls["latency_ms"], s=8, alpha=0.5, ax=ax, linewidth=0)
-    ax.axhline(t.max_p95_latency_ms, color="tab:red", ls="--", lw=1, label="p95 threshold")
+    _threshold(ax, t.max_p95_latency_ms, float(calls["latency_ms"].max()), "p95 threshold")
     ax.set(xlabel="time (UTC)", ylabel="latency (ms, end - start)")
-    ax.legend(loc="upper right")
+    _time_axis(ax)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right")
     return _save(fig, path)
 
 
@@ -94,6 +112,7 @@ def accuracy_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
         )
     ax.axhline(t.min_accuracy, color="tab:red", ls="--", lw=1, label=f"threshold {t.min_accuracy}")
     ax.set(xlabel="window middle (UTC)", ylabel="accuracy", ylim=(0, 1.02))
+    _time_axis(ax)
     ax.legend(loc="lower left", fontsize=8)
     return _save(fig, path)
 
