@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments
+from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments, worker_command
 from modelvigil.embedded import wait_for_health
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/modelvigil_prefect"
@@ -101,17 +101,7 @@ def _up(args: argparse.Namespace) -> int:
         if subprocess.run(apply, env=env).returncode != 0:
             return 1
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "worker",
-                "start",
-                "--pool",
-                DeploymentSettings().work_pool,
-                "--type",
-                "process",
-            ],
+            worker_command(DeploymentSettings().work_pool),
             env=env,
         )
         print(

@@ -3,6 +3,7 @@ them in place (Prefect keys deployments by flow and name)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from uuid import UUID
 
@@ -21,6 +22,11 @@ class DeploymentSettings(BaseModel):
     monitoring_cron: str = "15 4 * * *"
     timezone: str = Field("UTC", description="IANA name; the cron is read in this zone.")
     tags: list[str] = Field(default_factory=lambda: ["modelvigil"])
+
+
+def worker_command(pool: str = WORK_POOL) -> list[str]:
+    """A process worker polling `pool`, as `up` starts it and as a user would on another host."""
+    return [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
 
 
 SIMULATION = "simulation/on-demand"

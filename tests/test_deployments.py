@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
+from deployments.definitions import worker_command
 from modelvigil.embedded import serve_app_in_thread, wait_for_health
 from tests.conftest import PG_ADMIN_URL
 
@@ -163,17 +164,7 @@ def test_a_worker_runs_the_simulation_deployment_with_ui_parameters(applied, ser
         run = run_deployment("simulation/on-demand", parameters=params, timeout=0)
     worker_env = {**env, "MODELVIGIL_HOME": str(settings.home)}
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            "modelvigil-process",
-            "--type",
-            "process",
-        ],
+        worker_command(),
         env=worker_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
