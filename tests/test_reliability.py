@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -103,13 +104,17 @@ def test_killed_simulation_resumes_with_the_same_id_without_rescoring_or_losing(
             "--concurrency",
             "4",
         ]
-        victim = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # A session of its own: the crash takes the whole process tree (its temporary Prefect
+        # server and embedded helpers included), as a machine failure would, and leaves no orphan.
+        victim = subprocess.Popen(
+            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 180
         while store.count(crn) < 500:
             assert victim.poll() is None, "the simulation finished before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        victim.send_signal(signal.SIGKILL)
+        os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=30)
         partial = store.count(crn)
         assert 0 < partial < 3000
