@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelvigil.endpoint import DeploymentDetails, ModelEndpoint
+from modelvigil.endpoint import DeploymentDetails, EndpointError, ModelEndpoint
 from modelvigil.settings import CMLEnvironment, Settings, read_identity
 
 
@@ -46,7 +46,7 @@ def connect(
         )
         try:
             project_id = str(endpoint.health()["project_id"])
-        except Exception as exc:
+        except (EndpointError, KeyError) as exc:  # not answering, or not a modelvigil service
             endpoint.close()
             raise NotConfigured(
                 f"no modelvigil service answers at {url}: start one with `modelvigil serve` "

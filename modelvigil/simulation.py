@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
+from modelvigil import windows
 from modelvigil.data import DEFAULT_SHIFTED, FEATURES, Scenario
+from modelvigil.performance import window_quality
 
 
 class CheckPolicy(StrEnum):
@@ -138,9 +140,6 @@ def accuracy_windows(rows: pd.DataFrame, size: int) -> list[WindowAccuracy]:
     `rows`: one row per scored row (`ledger.scored_rows`) plus a boolean `labelled` column
     saying which got ground truth.
     """
-    from modelvigil import windows
-    from modelvigil.performance import window_quality
-
     ordered = rows.sort_values(["request_no", "row"]).reset_index(drop=True)
     window = windows.by_count(len(ordered), size)
     actual = np.where(
