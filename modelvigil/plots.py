@@ -16,15 +16,18 @@ matplotlib.use("Agg")  # files only, never a window: runs headless in flows and 
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from modelvigil.analysis import Analysis
+from modelvigil.analysis import Analysis, first_rows
 from modelvigil.monitoring import Thresholds
 
 DPI = 90  # small enough to inline in a Prefect artifact, sharp enough to read
+SCATTER_MAX_CALLS = 5_000  # above this, latency over time is drawn as percentiles per time bin
+LATENCY_BINS = 200
 PLOTS: dict[str, str] = {
-    "latency_over_time": "Model latency per call over time",
+    "latency_over_time": "Model latency over time",
     "accuracy_per_window": "Accuracy per window",
     "accuracy_band": "Accuracy with 95% interval and threshold",
     "latency_distribution": "Latency distribution",
@@ -69,11 +72,31 @@ def _figure(title: str, size: tuple[float, float] = (8, 4)) -> tuple[plt.Figure,
 
 
 def latency_over_time(a: Analysis, t: Thresholds, path: Path) -> Path | None:
-    calls = a.records.drop_duplicates("prediction_uuid")
+    calls = first_rows(a.records)
     if calls.empty:
         return None
     fig, ax = _figure(PLOTS["latency_over_time"])
-    sns.scatterplot(x=_times(calls["start_ms"]), y=calls["latency_ms"], s=8, alpha=0.5, ax=ax, linewidth=0)
+    if len(calls) <= SCATTER_MAX_CALLS:
+        sns.scatterplot(
+            x=_times(calls["start_ms"]), y=calls["latency_ms"], s=8, alpha=0.5, ax=ax, linewidth=0
+        )
+    else:
+        # A million dots are one blot and cost seconds to draw: show p50/p95 and the range per bin.
+        bins = pd.cut(calls["start_ms"], LATENCY_BINS, labels=False)
+        grouped = calls.groupby(bins)
+        per_bin = pd.DataFrame(
+            {
+                "t": grouped["start_ms"].mean(),
+                "p50": grouped["latency_ms"].quantile(0.5),
+                "p95": grouped["latency_ms"].quantile(0.95),
+                "low": grouped["latency_ms"].min(),
+                "high": grouped["latency_ms"].max(),
+            }
+        )
+        x = _times(per_bin["t"])
+        ax.fill_between(x, per_bin["low"], per_bin["high"], alpha=0.15, label="min to max")
+        sns.lineplot(x=x, y=per_bin["p50"], ax=ax, label="p50")
+        sns.lineplot(x=x, y=per_bin["p95"], ax=ax, label="p95")
     _threshold(ax, t.max_p95_latency_ms, float(calls["latency_ms"].max()), "p95 threshold")
     ax.set(xlabel="time (UTC)", ylabel="latency (ms, end - start)")
     _time_axis(ax)
@@ -118,11 +141,16 @@ def accuracy_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
 
 
 def latency_distribution(a: Analysis, t: Thresholds, path: Path) -> Path | None:
-    calls = a.records.drop_duplicates("prediction_uuid")["latency_ms"].dropna()
+    calls = first_rows(a.records)["latency_ms"].dropna()
     if calls.empty:
         return None
     fig, ax = _figure(PLOTS["latency_distribution"])
-    sns.histplot(calls, bins=40, ax=ax)
+    # Binned by numpy first: seaborn's own binning of a million values takes over a second.
+    counts, edges = np.histogram(calls, bins=40)
+    binned = pd.DataFrame({"latency_ms": edges[:-1], "calls": counts})
+    sns.histplot(
+        binned, x="latency_ms", weights="calls", bins=len(counts), binrange=(edges[0], edges[-1]), ax=ax
+    )
     for q, style in ((50, ":"), (95, "--"), (99, "-.")):
         ax.axvline(calls.quantile(q / 100), color="k", ls=style, lw=1, label=f"p{q}")
     ax.set(xlabel="latency (ms)", ylabel="calls")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from modelvigil.connect import connect
+from modelvigil.record_frames import aggregates_from_cml_records, frame_from_cml_records
 from modelvigil.settings import CMLEnvironment, Settings, read_identity
-from modelvigil.store import MetricsStore, aggregates_from_cml_records, frame_from_cml_records
+from modelvigil.store import MetricsStore
 
 
 class NoDeployment(LookupError):

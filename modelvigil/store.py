@@ -15,9 +15,9 @@ DataFrame row per scored row, parsed column-wise by Arrow, never one Python dict
 
 from __future__ import annotations
 
-import io
 import json
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -25,31 +25,34 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pa_json
 from sqlalchemy import (
     BigInteger,
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     and_,
+    cast,
     create_engine,
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError as SQLAlchemyError
 
+from modelvigil.record_frames import build_frame, empty_frame, parse_json_lines, parse_values
+
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 _CHUNK = 5_000  # rows per statement: under every driver's parameter limit
+_READ_BLOCK = 100_000  # records parsed at a time by read_frame
 
 metadata = MetaData()
 _id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -78,6 +81,17 @@ delayed = Table(
     Column("key", String(200), primary_key=True),
     Column("value", Text, nullable=False),
     Column("arrived_ms", BigInteger, nullable=False),
+    Index("ix_mv_delayed_key", "key"),  # lets read_frame list the few keys without a full scan
+)
+
+# The distinct delayed keys by skipping through ix_mv_delayed_key: a handful of index probes
+# instead of reading every label (measured 1.5 s at 1M labels on SQLite for SELECT DISTINCT).
+_DELAYED_KEYS = text(
+    "WITH RECURSIVE k(key) AS ("
+    " SELECT MIN(key) FROM mv_delayed_metrics"
+    " UNION ALL"
+    " SELECT (SELECT MIN(key) FROM mv_delayed_metrics WHERE key > k.key) FROM k WHERE k.key IS NOT NULL"
+    ") SELECT key FROM k WHERE key IS NOT NULL"
 )
 
 
@@ -172,6 +186,8 @@ class MetricsStore:
         try:
             try:
                 metadata.create_all(self.engine, checkfirst=True)
+                for index in delayed.indexes:  # added after the first release: older stores lack it
+                    index.create(self.engine, checkfirst=True)
             except OperationalError:
                 raise
             except SQLAlchemyError:
@@ -421,40 +437,68 @@ class MetricsStore:
         model_crn: str | None = None,
         model_build_crn: str | None = None,
     ) -> pd.DataFrame:
-        """Prediction records as one row per scored row, delayed metrics merged.
-
-        Columns: `prediction_uuid`, `row` (position within its call), `start_ms`, `end_ms`,
-        every tracked metric (nested dicts flattened with dots, so `input_data.age` ...), every
-        delayed metric (e.g. `final_label`), and `delayed_arrived_ms` (when its last delayed
-        metric arrived). A list-valued metric as long as `prediction` is spread over the rows.
-        """
+        """Prediction records as one row per scored row, delayed metrics merged (shape: see
+        `record_frames`). Read in blocks, so memory holds one block's JSON at a time."""
         where = self._where(
             model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
         )
         where = and_(where, records.c.prediction_uuid.is_not(None))
+        parts = []
         with self._connect(write=False) as conn:
-            rows = conn.execute(
-                select(records.c.prediction_uuid, records.c.start_ms, records.c.end_ms, records.c.metrics)
+            keys = list(conn.execute(_DELAYED_KEYS).scalars())
+            # One outer join per delayed key: each record arrives with its late values beside it,
+            # in the same order, so nothing is matched by uuid afterwards.
+            joined: Any = records
+            late_columns = []
+            for i, key in enumerate(keys):
+                late = delayed.alias(f"late{i}")
+                joined = joined.outerjoin(
+                    late, and_(late.c.prediction_uuid == records.c.prediction_uuid, late.c.key == key)
+                )
+                late_columns += [late.c.value, late.c.arrived_ms]
+            stmt = (
+                select(
+                    records.c.prediction_uuid,
+                    records.c.start_ms,
+                    records.c.end_ms,
+                    self._as_bytes(records.c.metrics),
+                    *late_columns,
+                )
+                .select_from(joined)
                 .where(where)
                 .order_by(records.c.start_ms, records.c.id)
-            ).all()
-            late = self._delayed_for(conn, where)
-        if not rows:
-            return pd.DataFrame(columns=["prediction_uuid", "row", "start_ms", "end_ms"])
-        uuids, starts, ends, texts = zip(*rows, strict=True)
-        frame = _explode_records(
-            pd.DataFrame(
-                {
-                    "prediction_uuid": np.asarray(uuids, dtype=object),
-                    "start_ms": np.asarray(starts, dtype=np.int64),
-                    "end_ms": np.asarray(ends, dtype=np.int64),
-                }
-            ),
-            _parse_json_lines(texts),
-        )
-        if late:
-            frame = _merge_delayed_frame(frame, late)
-        return frame
+            )
+            # The driver's own cursor: SQLAlchemy's Row objects cost more than the parsing does.
+            with self._raw_cursor(conn, stmt) as cursor:
+                while block := cursor.fetchmany(_READ_BLOCK):
+                    parts.append(_frame_block(block, keys))
+        if not parts:
+            return empty_frame()
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    @contextmanager
+    def _raw_cursor(self, conn: Connection, stmt: Any) -> Iterator[Any]:
+        """A DBAPI cursor running `stmt`, streaming: server-side on Postgres, so neither the driver
+        nor this process holds the whole result at once."""
+        compiled = stmt.compile(dialect=self.engine.dialect)
+        params = compiled.construct_params()
+        raw = conn.connection.dbapi_connection
+        if self.engine.dialect.name == "postgresql":
+            cursor = raw.cursor(name=f"mv_read_{uuid.uuid4().hex[:8]}")
+            cursor.execute(str(compiled), params)
+        else:
+            cursor = raw.cursor()
+            cursor.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _as_bytes(self, column: Any) -> Any:
+        """The column as UTF-8 bytes, ready for Arrow without a decode and re-encode in Python."""
+        if self.engine.dialect.name == "postgresql":
+            return func.convert_to(column, "UTF8")
+        return cast(column, LargeBinary)
 
     def read_aggregates_frame(
         self,
@@ -486,102 +530,21 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def _parse_json_lines(texts: Sequence[str]) -> pa.Table:
-    """Parse one JSON object per record into an Arrow table, nested objects flattened with dots."""
-    blob = "\n".join(texts).encode()
-    try:
-        table = pa_json.read_json(io.BytesIO(blob), read_options=pa_json.ReadOptions(block_size=1 << 26))
-    except pa.ArrowInvalid:
-        # Records whose metric types disagree (an int here, a string there) defeat Arrow's typed
-        # columns; pandas takes anything, slower.
-        return pa.Table.from_pandas(pd.json_normalize([json.loads(t) for t in texts]), preserve_index=False)
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
-    return table
-
-
-def _explode_records(base: pd.DataFrame, table: pa.Table) -> pd.DataFrame:
-    """One row per scored row: list metrics as long as `prediction` are spread over the rows."""
-    n_records = table.num_rows
-    pred = table.column("prediction") if "prediction" in table.column_names else None
-    if pred is not None and pa.types.is_list(pred.type):
-        lengths = pc.fill_null(pc.list_value_length(pred), 1).to_numpy(zero_copy_only=False).astype(np.int64)
-    else:
-        lengths = np.ones(n_records, dtype=np.int64)
-    parent = np.repeat(np.arange(n_records), lengths)
-    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    out = base.iloc[parent].reset_index(drop=True)
-    out.insert(1, "row", np.arange(len(parent)) - first)
-    columns: dict[str, Any] = {}
-    for name in table.column_names:
-        col = table.column(name)
-        if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
-            col_lengths = pc.fill_null(pc.list_value_length(col), -1).to_numpy(zero_copy_only=False)
-            if np.array_equal(col_lengths, lengths):
-                columns[name] = pc.list_flatten(col).to_pandas()
-                continue
-            columns[name] = pd.Series(col.to_pylist(), dtype=object).iloc[parent].reset_index(drop=True)
-        else:
-            columns[name] = col.to_pandas().iloc[parent].reset_index(drop=True)
-    return pd.concat([out, pd.DataFrame(columns)], axis=1)
-
-
-def _merge_delayed_frame(frame: pd.DataFrame, late: Sequence[Any]) -> pd.DataFrame:
-    uuids, keys, values, arrived = zip(*late, strict=True)
-    d = pd.DataFrame({"prediction_uuid": uuids, "key": keys, "arrived": np.asarray(arrived, dtype=np.int64)})
-    d["value"] = [json.loads(v) for v in values]
-    is_list = d["value"].map(lambda v: isinstance(v, list))
-    if is_list.any():
-        d = d.explode("value")
-        d["row"] = d.groupby(level=0).cumcount()
-        d = d.reset_index(drop=True)
-    else:
-        d["row"] = 0
-    wide = d.pivot(index=["prediction_uuid", "row"], columns="key", values="value")
-    wide.columns = [str(c) for c in wide.columns]
-    wide = wide.infer_objects()
-    arrival = d.groupby("prediction_uuid")["arrived"].max().rename("delayed_arrived_ms")
-    clashes = [c for c in wide.columns if c in frame.columns]
-    frame = frame.merge(
-        wide, left_on=["prediction_uuid", "row"], right_index=True, how="left", suffixes=("", "__late")
-    )
-    for name in clashes:  # a delayed value replaces the tracked one where it exists: later wins
-        frame[name] = frame.pop(f"{name}__late").combine_first(frame[name])
-    frame = frame.merge(arrival, left_on="prediction_uuid", right_index=True, how="left")
-    frame["delayed_arrived_ms"] = frame["delayed_arrived_ms"].astype("Int64")
-    return frame
-
-
-def frame_from_cml_records(result: Mapping[str, Any]) -> pd.DataFrame:
-    """`read_metrics`' `{"metrics": [...]}` (from CML or a service) in `read_frame`'s shape.
-
-    Prediction records only (aggregates have an empty uuid). Delayed metrics are already merged
-    into these records, so there are no arrival times: `delayed_arrived_ms` is absent.
-    """
-    predictions = [r for r in result.get("metrics", []) if r.get("predictionUuid")]
-    if not predictions:
-        return pd.DataFrame(columns=["prediction_uuid", "row", "start_ms", "end_ms"])
+def _frame_block(block: Sequence[Any], keys: Sequence[str]) -> pd.DataFrame:
+    columns = list(zip(*block, strict=True))
+    uuids, starts, ends, texts = columns[:4]
     base = pd.DataFrame(
         {
-            "prediction_uuid": np.asarray([r["predictionUuid"] for r in predictions], dtype=object),
-            "start_ms": np.asarray([r["startTimeStampMs"] for r in predictions], dtype=np.int64),
-            "end_ms": np.asarray([r["endTimeStampMs"] for r in predictions], dtype=np.int64),
+            "prediction_uuid": np.asarray(uuids, dtype=object),
+            "start_ms": np.asarray(starts, dtype=np.int64),
+            "end_ms": np.asarray(ends, dtype=np.int64),
         }
     )
-    table = pa.Table.from_pylist([r.get("metrics") or {} for r in predictions])
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
-    return _explode_records(base, table)
-
-
-def aggregates_from_cml_records(result: Mapping[str, Any]) -> pd.DataFrame:
-    aggregates = [r for r in result.get("metrics", []) if not r.get("predictionUuid")]
-    frame = pd.DataFrame(
-        {
-            "start_ms": [r["startTimeStampMs"] for r in aggregates],
-            "end_ms": [r["endTimeStampMs"] for r in aggregates],
-        }
-    )
-    if aggregates:
-        frame = pd.concat([frame, pd.json_normalize([r.get("metrics") or {} for r in aggregates])], axis=1)
-    return frame
+    table = parse_json_lines(b"\n".join(texts), len(texts))
+    late = {}
+    arrived = np.full(len(block), -1, dtype=np.int64)
+    for i, key in enumerate(keys):
+        late[key] = parse_values(columns[4 + 2 * i])
+        got = np.asarray(columns[5 + 2 * i], dtype=float)
+        arrived = np.maximum(arrived, np.nan_to_num(got, nan=-1).astype(np.int64))
+    return build_frame(base, table, late, arrived)
