@@ -23,6 +23,7 @@ import numpy as np
 
 PG_ADMIN_URL = os.environ.get("MODELVIGIL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BENCH_CRN = "crn:cdp:ml:bench:acct:workspace:ws/deployment"
+BENCH_T0_MS = 1_700_000_000_000  # fill_store writes one record every 10 ms from here
 PACKAGES = (
     "prefect",
     "pandas",
@@ -124,17 +125,20 @@ def pg_schema() -> Iterator[str]:
 
 
 def fill_store(
-    url: str, n: int, *, seed: int = 2, chunk: int = 20_000, t0_ms: int = 1_700_000_000_000
-) -> str:
-    """N prediction records with 15 input features and ground truth on each, written through the
+    url: str, n: int, *, seed: int = 2, chunk: int = 20_000, with_labels: bool = True
+) -> list[str]:
+    """N prediction records with 15 input features and ground truth on each (unless
+    `with_labels` is False), written through the
     store's own write path (`record_predictions`, `merge_delayed`) the way the service writes them.
-    Covariate shift from 70 % of the range on, so drift has something to find. Returns the CRN."""
+    Covariate shift from 70 % of the range on, so drift has something to find. Returns the uuids."""
     from modelvigil.data import FEATURES, LABEL, generate
     from modelvigil.model import FraudModel
     from modelvigil.store import MetricsStore, PredictionRecord
 
     model = FraudModel.train(generate(20_000, seed=1))
     store = MetricsStore(url)
+    t0_ms = BENCH_T0_MS
+    written: list[str] = []
     try:
         for lo in range(0, n, chunk):
             hi = min(lo + chunk, n)
@@ -167,10 +171,12 @@ def fill_store(
                 for i in range(hi - lo)
             ]
             store.record_predictions(recs)
-            store.merge_delayed([(u, {"final_label": int(t)}) for u, t in zip(uuids, truth, strict=True)])
+            if with_labels:
+                store.merge_delayed([(u, {"final_label": int(t)}) for u, t in zip(uuids, truth, strict=True)])
+            written += uuids
     finally:
         store.close()
-    return BENCH_CRN
+    return written
 
 
 def fit_exponent(sizes: list[int], seconds: list[float]) -> float:

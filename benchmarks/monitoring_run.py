@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -22,7 +23,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import pandas as pd
 from prefect import flow
 
-from benchmarks.common import peak_rss_mb
+from benchmarks.common import BENCH_T0_MS, peak_rss_mb
 from modelvigil.analysis import analyse
 from modelvigil.monitoring import MonitoringConfig
 from modelvigil.plots import draw_all
@@ -84,22 +85,40 @@ def main() -> None:
     parser.add_argument("--crn", required=True)
     parser.add_argument("--path", choices=["product", "lab"], required=True)
     parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    config = MonitoringConfig(
-        start=START, end=END, deployment_crn=args.crn, store_url=args.store_url, output_dir=args.out
+    parser.add_argument(
+        "--records",
+        type=int,
+        nargs="*",
+        default=None,
+        help="only the first N (by time); several: one run each",
     )
+    args = parser.parse_args()
     if args.path == "product":
         _warm_up()
     before = peak_rss_mb()
-    t = time.perf_counter()
-    rows = (
-        run_product(config)
-        if args.path == "product"
-        else run_lab(args.store_url, args.crn, config, Path(args.out))
-    )
-    seconds = time.perf_counter() - t
+    seconds, rows = [], []
+    for n in args.records or [None]:
+        end = END
+        if n is not None:  # fill_store writes one record every 10 ms from BENCH_T0_MS
+            end = datetime.fromtimestamp((BENCH_T0_MS + n * 10 - 1) / 1000, UTC).isoformat()
+        out = Path(args.out) / str(n or "all")
+        config = MonitoringConfig(
+            start=START, end=end, deployment_crn=args.crn, store_url=args.store_url, output_dir=str(out)
+        )
+        t = time.perf_counter()
+        rows.append(
+            run_product(config) if args.path == "product" else run_lab(args.store_url, args.crn, config, out)
+        )
+        seconds.append(time.perf_counter() - t)
     print(
-        json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before})
+        json.dumps(
+            {
+                "seconds": seconds[0] if len(seconds) == 1 else seconds,
+                "rows": rows[0] if len(rows) == 1 else rows,
+                "peak_rss_mb": peak_rss_mb(),
+                "rss_before_mb": before,
+            }
+        )
     )
 
 

@@ -1,0 +1,133 @@
+"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5, print a table, write
+JSON (default `benchmarks/results/latest.json`).
+
+Every ratio is measured against its baseline in the same run on this machine. Nothing here
+asserts: a missed target is reported, beside its value, for someone to profile and fix.
+Full mode takes about 15 minutes on 2 cores (most of it filling two 1M-record stores);
+quick mode uses small sizes and stays under 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from benchmarks.common import Result, fill_store, machine
+
+SIZES = {
+    "full": {
+        "requests_b1": 10_000,
+        "lab_sample": 2_000,
+        "calls_b2": 1_000,
+        "labels_b4": 100_000,
+        "per_uuid_sample": 2_000,
+        "records_b3": 1_000_000,
+        "scaling_b5": [10_000, 100_000, 1_000_000],
+    },
+    "quick": {
+        "requests_b1": 1_000,
+        "lab_sample": 200,
+        "calls_b2": 40,
+        "labels_b4": 10_000,
+        "per_uuid_sample": 300,
+        "records_b3": 20_000,
+        "scaling_b5": [2_000, 6_000, 20_000],
+    },
+}
+DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
+
+
+def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
+    from benchmarks import ground_truth_bench, simulation_bench
+    from modelvigil.embedded import run_in_subprocess
+    from modelvigil.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="mv-bench-home-"))
+    os.environ["MODELVIGIL_HOME"] = str(home)  # the flows' own Settings() read it
+    settings = Settings(home=home)
+    results: list[Result] = []
+    with run_in_subprocess(settings) as url:
+        if only & {"B1", "B2"}:
+            got = simulation_bench.run(
+                settings,
+                url,
+                requests_b1=sizes["requests_b1"],
+                lab_sample=sizes["lab_sample"],
+                calls_b2=sizes["calls_b2"],
+            )
+            results += [r for r in got if r.id in only]
+        if "B4" in only:
+            # Predictions to label, written straight into the service's own store.
+            uuids = fill_store(settings.resolved_store_url(), sizes["labels_b4"], with_labels=False)
+            results.append(
+                ground_truth_bench.run(settings, url, uuids, per_uuid_sample=sizes["per_uuid_sample"])
+            )
+    return results
+
+
+def _table(results: list[Result]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{r.id}  {r.title}")
+        for name, value in r.figures.items():
+            lines.append(f"      {name:32} {value}")
+        for ratio in r.ratios:
+            mark = {True: "met", False: "MISSED", None: "n/a"}[ratio.met]
+            lines.append(
+                f"    > {ratio.name:46} {ratio.value!s:>10}  target {ratio.kind} {ratio.target:g}  {mark}"
+            )
+        lines += [f"      note: {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--only", default="B1,B2,B3,B4,B5", help="comma-separated subset, e.g. B3,B5")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    only = {b.strip().upper() for b in args.only.split(",") if b.strip()}
+    unknown = only - {"B1", "B2", "B3", "B4", "B5"}
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from B1..B5")
+    mode = "quick" if args.quick else "full"
+    sizes = SIZES[mode]
+    started = time.perf_counter()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+
+    results: list[Result] = []
+    if only & {"B1", "B2", "B4"}:
+        results += _run_service_benchmarks(sizes, only)
+    if only & {"B3", "B5"}:
+        from benchmarks import monitoring_bench
+
+        got = monitoring_bench.run(records=sizes["records_b3"], scaling=sizes["scaling_b5"])
+        results += [r for r in got if r.id in only]
+    results.sort(key=lambda r: r.id)
+
+    report = {
+        "mode": mode,
+        "started_utc": stamp,
+        "duration_seconds": round(time.perf_counter() - started, 1),
+        "machine": machine(),
+        "sizes": sizes,
+        "benchmarks": [r.to_json() for r in results],
+    }
+    print(_table(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{mode} run in {report['duration_seconds']} s; results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
