@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
@@ -136,8 +137,8 @@ class StoredPrediction:
 
 
 def _dumps(value: Any) -> str:
-    # allow_nan=False: NaN is not JSON; callers turn missing values into None first.
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    # orjson writes NaN as null (NaN is not JSON); callers turn missing values into None first.
+    return orjson.dumps(value).decode()
 
 
 def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
