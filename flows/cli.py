@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from flows.monitoring import MonitoringSummary
 from modelvigil.cli import add_core_commands, run
 from modelvigil.data import Scenario
+from modelvigil.embedded import ensure_service
 from modelvigil.monitoring import MonitoringConfig
 from modelvigil.settings import Settings
 from modelvigil.simulation import CheckPolicy, SimulationConfig, SimulationSummary
@@ -164,7 +165,12 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     except ValidationError as exc:
         return _invalid(exc)
     started = datetime.now(UTC) - timedelta(seconds=1)
-    summary = _run_simulation(config)
+    # The service is started here (unless one runs already), so its live page can be announced
+    # before the traffic starts; it stops with the demo (start `./run serve` first to keep it).
+    with ensure_service(settings.model_copy(update={"service_url": config.service_url})) as url:
+        if url:
+            print(f"live Monitoring page: {url}/monitoring (API key: ./run info --show-api-key)", flush=True)
+        summary = _run_simulation(config.model_copy(update={"service_url": url or config.service_url}))
     _print_summary(summary)
     print()
     monitor = MonitoringConfig(

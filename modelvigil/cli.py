@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"modelvigil service on http://{host}:{port}", flush=True)
     print(f"  model {identity.model_name!r}, access key {identity.access_key}")
     print(f"  deployment {identity.deployment_crn}")
+    print(f"  live Monitoring page: http://{host}:{port}/monitoring (asks for the API key)")
     print(f"  auth {'on: API key in ' + str(identity_path(settings)) if options.auth else 'OFF'}", flush=True)
     if args.exit_with_parent:
         exit_with_parent(server, args.exit_with_parent)

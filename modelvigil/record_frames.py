@@ -47,8 +47,9 @@ def parse_json_lines(blob: bytes, n: int) -> pa.Table:
     return table
 
 
-def parse_values(texts: Sequence[str | None]) -> pa.Array | pa.ChunkedArray:
-    """One JSON value per record (None: absent) as one Arrow array, scalars or lists."""
+def parse_values(texts: Sequence[str | None]) -> pa.Array | pa.ChunkedArray | list[Any]:
+    """One JSON value per record (None: absent) as one Arrow array, scalars or lists; a Python
+    list of values when their types differ between records (a list here, a number there)."""
     lines = "\n".join("{}" if t is None else '{"v":' + t + "}" for t in texts).encode()
     try:
         table = pa_json.read_json(io.BytesIO(lines), read_options=pa_json.ReadOptions(block_size=_BLOCK))
@@ -56,7 +57,7 @@ def parse_values(texts: Sequence[str | None]) -> pa.Array | pa.ChunkedArray:
             return pa.nulls(len(texts))
         return table.column("v")
     except pa.ArrowInvalid:  # mixed types across records
-        return pa.array([None if t is None else json.loads(t) for t in texts], type=pa.string())
+        return [None if t is None else json.loads(t) for t in texts]
 
 
 def row_lengths(table: pa.Table) -> np.ndarray:
@@ -78,10 +79,22 @@ def _spread(col: pa.ChunkedArray | pa.Array, lengths: np.ndarray, parent: np.nda
     return col.to_pandas().iloc[parent].reset_index(drop=True)
 
 
-def _late_rows(values: pa.Array, lengths: np.ndarray, parent: np.ndarray, row: np.ndarray) -> pd.Series:
+def _late_rows(
+    values: pa.Array | pa.ChunkedArray | list[Any], lengths: np.ndarray, parent: np.ndarray, row: np.ndarray
+) -> pd.Series:
     """A delayed metric per record as a per-row column: a list goes element by element onto the
     call's rows, a single value onto its first row."""
     n_rows = len(parent)
+    if isinstance(values, list):  # mixed types: the slow, general way
+        out = np.full(n_rows, None, dtype=object)
+        starts = np.cumsum(lengths) - lengths
+        for i, value in enumerate(values):
+            if isinstance(value, list):
+                for j, item in enumerate(value[: lengths[i]]):
+                    out[starts[i] + j] = item
+            elif value is not None:
+                out[starts[i]] = value
+        return pd.Series(out).infer_objects()
     if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         counts = pc.fill_null(pc.list_value_length(values), 0).to_numpy(zero_copy_only=False).astype(np.int64)
         flat = pc.list_flatten(values).to_numpy(zero_copy_only=False)
@@ -102,7 +115,7 @@ def _late_rows(values: pa.Array, lengths: np.ndarray, parent: np.ndarray, row: n
 def build_frame(
     base: pd.DataFrame,
     table: pa.Table,
-    late: Mapping[str, pa.Array] | None = None,
+    late: Mapping[str, pa.Array | pa.ChunkedArray | list[Any]] | None = None,
     arrived: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per scored row. `base`: per record `prediction_uuid`, `start_ms`, `end_ms`; `table`:
@@ -117,7 +130,8 @@ def build_frame(
         name: _spread(table.column(name), lengths, parent) for name in table.column_names
     }
     for key, values in (late or {}).items():
-        if values.null_count == len(values):
+        absent = values.count(None) if isinstance(values, list) else values.null_count
+        if absent == len(values):
             continue
         got = _late_rows(values, lengths, parent, row)
         # A delayed value replaces the tracked one where it exists: later wins.

@@ -6,6 +6,8 @@ Routes:
   what CML's metrics SDK does inside a workspace, over HTTP for clients outside one.
 - `GET /api/v2/projects/{project}/models[/{model}/builds[/{build}/deployments]]`: the CML API v2
   subset that deployment discovery uses.
+- `GET /monitoring`: the live Monitoring page; `GET /monitoring/data`: its figures as JSON
+  (see `monitoring_page`).
 - `GET /health`: unauthenticated liveness, no secrets.
 
 Every error is `{"success": false, "error": "<what is wrong>"}` (API v2 routes use CML's API v2
@@ -32,9 +34,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelvigil import monitoring_page
 from modelvigil.data import FEATURES
 from modelvigil.model import FraudModel
 from modelvigil.payload import PayloadError, parse_request
+from modelvigil.request_telemetry import CountModelCalls, RequestTelemetry
 from modelvigil.scoring import BatchScorer
 from modelvigil.settings import ServiceIdentity
 from modelvigil.store import MetricsStore, StoreUnavailable, UnknownPredictions
@@ -173,6 +177,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
+    # Outermost, so refused calls (413 included) are counted too.
+    telemetry = RequestTelemetry()
+    app.add_middleware(CountModelCalls, telemetry=telemetry, deployment_crn=identity.deployment_crn)
+    app.state.telemetry = telemetry
     replicas = asyncio.Semaphore(options.replicas)
     expected_token = identity.api_key.get_secret_value().encode()
 
@@ -349,6 +357,8 @@ def create_app(
             )
         except ValueError as exc:
             raise ServiceError(422, str(exc)) from None
+
+    monitoring_page.add_routes(app, store, telemetry, identity.deployment_crn, authorized, ServiceError)
 
     # ---- CML API v2 subset ------------------------------------------------------------------
 

@@ -456,6 +456,18 @@ class MetricsStore:
         )
         return conn.execute(stmt).all()
 
+    def live_series(
+        self, model_deployment_crn: str, start_ms: int, end_ms: int, step_ms: int
+    ) -> list[tuple[int, str, str, int]]:
+        """The live counters (see `live_counts`) summed per `step_ms` bucket: (bucket start,
+        metric, label, count)."""
+        with self._connect(write=False) as conn:
+            return live_counts.read(conn, live, model_deployment_crn, start_ms, end_ms, step_ms)
+
+    def live_deployments(self) -> list[str]:
+        with self._connect(write=False) as conn:
+            return live_counts.deployments(conn, live)
+
     def count(self, model_deployment_crn: str, *, aggregates: bool = False) -> int:
         cond = records.c.prediction_uuid.is_(None) if aggregates else records.c.prediction_uuid.is_not(None)
         with self._connect(write=False) as conn:

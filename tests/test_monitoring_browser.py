@@ -1,0 +1,104 @@
+"""The Monitoring page in real headless Chromium (Debian's, driven by Playwright): it logs in with the
+API key, then updates by itself while traffic and ground truth arrive, without a reload."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import auth, lab_payload
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("MODELVIGIL_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+# As the machine's own probe starts it: no sandbox as root, nothing fetched from the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Debian's chromium is needed for the browser test and is not installed: "
+            "`./run tests` installs it when run as root (apt-get install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        yield page
+        browser.close()
+
+
+def kpi(page, name: str) -> str:
+    return page.locator(f"#kpi-{name}").inner_text()
+
+
+def points(page, chart: str) -> int:
+    return int(page.locator(f"#chart-{chart} svg").get_attribute("data-points") or 0)
+
+
+def test_page_updates_while_traffic_and_labels_arrive(service, browser_page):
+    page = browser_page
+    page.goto(f"{service.url}/monitoring")
+    page.locator("#token").fill(service.identity.api_key.get_secret_value())
+    page.locator("#login-form button").click()
+    page.wait_for_function("document.getElementById('kpi-requests').textContent === '0'", timeout=15_000)
+    assert points(page, "accuracy") == 0
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    key = service.identity.access_key
+    uuids = []
+    for i in range(25):
+        r = requests.post(
+            f"{service.url}/model",
+            json={"accessKey": key, "request": lab_payload(1, seed=i)},
+            headers=auth(service),
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        uuids.append(r.json()["response"]["uuid"])
+    page.wait_for_function("document.getElementById('kpi-requests').textContent === '25'", timeout=15_000)
+    assert kpi(page, "predictions") == "25"
+    assert points(page, "rps") > 0
+    assert kpi(page, "accuracy") == "–"
+
+    items = [{"prediction_uuid": u, "metrics": {"final_label": 0}} for u in uuids]
+    r = requests.post(
+        f"{service.url}/metrics/delayed/bulk", json={"items": items}, headers=auth(service), timeout=30
+    )
+    assert r.status_code == 200, r.text
+    page.wait_for_function(
+        "Number(document.querySelector('#chart-accuracy svg').dataset.points) > 0", timeout=15_000
+    )
+    assert kpi(page, "coverage") == "100.0%"
+    assert kpi(page, "accuracy").endswith("%")
+    assert page.evaluate("window.__sameDocument") is True
+    # The key is in session storage, never in the address.
+    assert service.identity.api_key.get_secret_value() not in page.url
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "monitoring-page.png"), full_page=True)
+
+
+def test_wrong_key_is_refused_with_a_message(service, browser_page):
+    page = browser_page
+    page.goto(f"{service.url}/monitoring")
+    page.locator("#token").fill("not-the-key")
+    page.locator("#login-form button").click()
+    page.wait_for_function(
+        "document.getElementById('status').textContent.includes('refused')", timeout=15_000
+    )
+    assert page.locator("#login").is_visible()

@@ -1,0 +1,127 @@
+"""The live Monitoring page's JSON endpoint, against counts taken straight from the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import requests
+
+from modelvigil.store import now_ms
+from tests.helpers import auth, lab_payload
+
+
+def model_call(svc, body, **kw):
+    return requests.post(f"{svc.url}/model", json=body, headers=auth(svc), timeout=30, **kw)
+
+
+def data(svc, **params):
+    r = requests.get(f"{svc.url}/monitoring/data", params=params, headers=auth(svc), timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+def test_figures_match_the_store(store_kind, make_service, request):
+    url = request.getfixturevalue("store_url_pg") if store_kind == "postgres" else None
+    svc = make_service(store_url=url)
+    key = svc.identity.access_key
+    crn = svc.identity.deployment_crn
+    start = now_ms()
+    uuids = []
+    for i in range(30):
+        r = model_call(svc, {"accessKey": key, "request": lab_payload(1 if i % 3 else 4, seed=i)})
+        assert r.status_code == 200, r.text
+        uuids.append(r.json()["response"]["uuid"])
+    # Refused calls: counted by the page, stored nowhere.
+    assert model_call(svc, {"accessKey": "wrong", "request": lab_payload(1)}).status_code == 404
+    assert model_call(svc, {"accessKey": key, "request": {"inputs": "x"}}).status_code == 422
+    assert model_call(svc, {"accessKey": key, "request": {"inputs": "y"}}).status_code == 422
+    # A replayed idempotent call stores nothing new and counts as a request, not a prediction.
+    headers = {**auth(svc), "Idempotency-Key": "page-1"}
+    for _ in range(2):
+        r = requests.post(
+            f"{svc.url}/model", json={"accessKey": key, "request": lab_payload(1, seed=99)}, headers=headers
+        )
+        assert r.status_code == 200
+    frame = svc.store.read_frame(crn)
+    labels = {u: int(p) for u, p in zip(frame["prediction_uuid"], frame["prediction"], strict=True)}
+    # Ground truth for two thirds; half of those disagree with the prediction; then one replaced.
+    items = []
+    for i, u in enumerate(uuids[:20]):
+        rows = int((frame["prediction_uuid"] == u).sum())
+        value = labels[u] if i % 2 == 0 else 1 - labels[u]
+        items.append(
+            {"prediction_uuid": u, "metrics": {"final_label": value if rows == 1 else [value] * rows}}
+        )
+    r = requests.post(f"{svc.url}/metrics/delayed/bulk", json={"items": items}, headers=auth(svc), timeout=30)
+    assert r.status_code == 200, r.text
+    flip = items[1]["metrics"]["final_label"]
+    fixed = [1 - v for v in flip] if isinstance(flip, list) else 1 - flip
+    r = requests.post(
+        f"{svc.url}/metrics/delayed",
+        json={"prediction_uuid": items[1]["prediction_uuid"], "metrics": {"final_label": fixed}},
+        headers=auth(svc),
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+
+    got = data(svc, start_ms=start - 60_000, end_ms=now_ms() + 1_000)
+    frame = svc.store.read_frame(crn)  # the store, read directly, is the truth
+    first_rows = frame[frame["row"] == 0]
+    labelled = frame["final_label"].notna()
+    correct = (frame.loc[labelled, "final_label"] == frame.loc[labelled, "prediction"]).sum()
+    t = got["totals"]
+    assert t["calls"] == svc.store.count(crn) == len(first_rows) == 31
+    assert t["predictions"] == len(frame)
+    assert t["labelled"] == int(labelled.sum())
+    assert t["correct"] == int(correct)
+    assert t["accuracy"] == pytest.approx(correct / labelled.sum(), abs=1e-4)
+    assert t["label_coverage"] == pytest.approx(labelled.mean(), abs=1e-4)
+    per_class = {k: sum(v) for k, v in got["model"]["predictions"].items()}
+    assert per_class == {str(k): int(n) for k, n in frame["prediction"].value_counts().items()}
+    # HTTP side: 30 + 2 replays accepted, 3 refused.
+    assert t["requests"] == 35 and t["failed"] == 3
+    assert {k: sum(v) for k, v in got["service"]["failed"].items()} == {"404": 1, "422": 2}
+    p95 = [v for v in got["service"]["latency_p95_ms"] if v is not None]
+    assert p95 and all(v > 0 for v in p95)
+    sizes = [v for v in got["service"]["request_bytes_mean"] if v is not None]
+    assert sizes and all(v > 100 for v in sizes)
+    # Series and buckets line up, on one time axis.
+    n = len(got["bucket_starts"])
+    assert np.all(np.diff(got["bucket_starts"]) == got["step_ms"])
+    for series in (got["service"]["requests"], got["model"]["calls"], got["model"]["accuracy"]):
+        assert len(series) == n
+    assert sum(got["service"]["requests"]) == t["requests"]
+    assert crn in got["deployments"]
+
+
+def test_ranges_buckets_and_bad_input(service):
+    end = now_ms()
+    got = data(service, start_ms=end - 3_600_000, end_ms=end)
+    assert got["step_ms"] == 30_000 and len(got["bucket_starts"]) in (120, 121)
+    default = data(service)
+    assert default["end_ms"] - default["start_ms"] == 300_000  # default: the last 5 minutes
+
+    def bad(**params):
+        r = requests.get(f"{service.url}/monitoring/data", params=params, headers=auth(service), timeout=30)
+        assert r.status_code == 422, r.text
+        return r.json()["error"]
+
+    assert "after start_ms" in bad(start_ms=end, end_ms=end - 1)
+    assert "multiple of 5000" in bad(start_ms=end - 60_000, end_ms=end, step_ms=7_000)
+    assert "31 days" in bad(start_ms=0, end_ms=end)
+    assert "at most 2000" in bad(start_ms=end - 86_400_000, end_ms=end, step_ms=5_000)
+    assert "start_ms" in bad(start_ms=-1)
+    assert requests.get(f"{service.url}/monitoring/data", timeout=30).status_code == 401
+
+
+def test_page_and_script_are_served_and_hold_no_secret(service):
+    page = requests.get(f"{service.url}/monitoring", timeout=30)
+    script = requests.get(f"{service.url}/monitoring/app.js", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert 'id="kpi-requests"' in page.text and "monitoring/data" in script.text
+    for secret in (service.identity.api_key.get_secret_value(), service.identity.access_key):
+        assert secret not in page.text and secret not in script.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere
+    assert "/monitoring/data" in requests.get(f"{service.url}/openapi.json", timeout=30).json()["paths"]
