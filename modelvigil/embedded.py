@@ -98,6 +98,7 @@ def _uvicorn(app: Any) -> uvicorn.Server:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=30,
+        proxy_headers=False,  # no proxy in front of the embedded service: skip X-Forwarded-* handling
         timeout_graceful_shutdown=5,
     )
     return uvicorn.Server(config)

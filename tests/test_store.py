@@ -201,3 +201,11 @@ def test_batch_write_replays_known_and_repeated_keys_in_order(store):
     assert out[2].prediction_uuid == known.prediction_uuid and out[2].metrics == known.metrics
     assert out[3].prediction_uuid == batch[0].prediction_uuid
     assert store.count(DEP) == 3
+
+
+def test_metric_values_json_allows_are_stored_even_beyond_64_bit_integers(store):
+    r = record(0)
+    store.record_prediction(r)
+    store.merge_delayed([(r.prediction_uuid, {"big": 2**70, "small": -(2**65), "final_label": 1})])
+    [got] = store.read_metrics(DEP)["metrics"]
+    assert got["metrics"]["big"] == 2**70 and got["metrics"]["small"] == -(2**65)
