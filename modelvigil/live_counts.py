@@ -48,6 +48,18 @@ def _key(value: Any) -> str:
     return orjson.dumps(value).decode()[:200]
 
 
+def _tally(predictions: list[Any]) -> Counter:
+    """Predicted rows per class, classes named as JSON text."""
+    try:
+        raw = Counter(predictions)  # numbers and strings: counted at C speed, then named once
+    except TypeError:  # unhashable classes (lists, objects): name each one
+        return Counter(_key(p) for p in predictions)
+    named: Counter = Counter()
+    for p, n in raw.items():
+        named[_key(p)] += n
+    return named
+
+
 def prediction_counts(rows: Iterable[tuple[str, int, Mapping[str, Any]]]) -> Counter:
     """(deployment, start_ms, metrics) of newly stored predictions -> counter increments."""
     counts: Counter = Counter()
@@ -55,8 +67,8 @@ def prediction_counts(rows: Iterable[tuple[str, int, Mapping[str, Any]]]) -> Cou
         b = bucket_of(start_ms)
         counts[(crn, b, CALLS, "")] += 1
         if "prediction" in metrics:
-            for p in _as_list(metrics["prediction"]):
-                counts[(crn, b, PREDICTIONS, _key(p))] += 1
+            for key, n in _tally(_as_list(metrics["prediction"])).items():
+                counts[(crn, b, PREDICTIONS, key)] += n
     return counts
 
 
@@ -87,22 +99,24 @@ def label_counts(rows: Iterable[tuple[str, int, str, str | None, str]]) -> Count
     return counts
 
 
-def add(conn: Connection, table: Table, counts: Counter, insert: Any) -> None:
-    """Add the increments in one statement per chunk (an upsert that sums)."""
+def upsert(table: Table, insert: Any) -> Any:
+    """The statement `add` runs: insert, or sum into the existing count (built once per store)."""
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["model_deployment_crn", "bucket_ms", "metric", "label"],
+        set_={"count": table.c.count + stmt.excluded.count},
+    )
+
+
+def add(conn: Connection, statement: Any, counts: Counter) -> None:
+    """Add the increments (`statement`: from `upsert`), a chunk of rows per execution."""
     rows = [
         {"model_deployment_crn": crn, "bucket_ms": b, "metric": m, "label": lab, "count": n}
         for (crn, b, m, lab), n in counts.items()
         if n
     ]
-    if not rows:
-        return
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["model_deployment_crn", "bucket_ms", "metric", "label"],
-        set_={"count": table.c.count + stmt.excluded.count},
-    )
     for i in range(0, len(rows), 2_000):
-        conn.execute(stmt, rows[i : i + 2_000])
+        conn.execute(statement, rows[i : i + 2_000])
 
 
 def read(

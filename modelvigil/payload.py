@@ -126,7 +126,7 @@ def _from_rows(data: Any, width: int, where: str, columns: Sequence[str] | None 
     # Fast path: every row a list of the right width and every value a number or null.
     if (
         all(isinstance(r, list) and len(r) == width for r in data)
-        and {type(v) for v in itertools.chain.from_iterable(data)} <= _NUMERIC_TYPES
+        and set(map(type, itertools.chain.from_iterable(data))) <= _NUMERIC_TYPES  # map: C speed
     ):
         try:
             matrix = np.array(data, dtype=float)

@@ -55,6 +55,7 @@ from modelvigil.record_frames import build_frame, empty_frame, parse_json_lines,
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 _CHUNK = 5_000  # rows per statement: under every driver's parameter limit
 _READ_BLOCK = 100_000  # records parsed at a time by read_frame
+_MAX_DELAYED_KEYS = 60
 
 metadata = MetaData()
 _id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -183,6 +184,14 @@ class MetricsStore:
         self.url = url
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        # Statements built once: building them per call showed in the service's profile.
+        self._count_live = live_counts.upsert(live, self._insert)
+        self._insert_plain = self._insert(records).returning(records.c.prediction_uuid)
+        self._insert_keyed = (
+            self._insert(records)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(records.c.prediction_uuid)
+        )
         self._schema_ready = False
         with suppress(StoreUnavailable):  # a store that is down now may be up by the first call
             self._ensure_schema()
@@ -254,17 +263,14 @@ class MetricsStore:
             )
         if not rows:
             return []
-        stmt = self._insert(records)
-        if first_of_key:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-        stmt = stmt.returning(records.c.prediction_uuid)
+        stmt = self._insert_keyed if first_of_key else self._insert_plain
         earlier: dict[str, StoredPrediction] = {}
         with self._connect(write=True) as conn:
             inserted = set(conn.execute(stmt, rows).scalars().all())
             counts = live_counts.prediction_counts(
                 (r.model_deployment_crn, r.start_ms, r.metrics) for r in recs if r.prediction_uuid in inserted
             )
-            live_counts.add(conn, live, counts, self._insert)
+            live_counts.add(conn, self._count_live, counts)
             lost_keys = [k for k, i in first_of_key.items() if recs[i].prediction_uuid not in inserted]
             for chunk in _chunks(lost_keys, _CHUNK):
                 for key, uuid_, metrics in conn.execute(
@@ -374,7 +380,7 @@ class MetricsStore:
             unknown = [u for u in uuids if u not in known]
             if unknown:
                 raise UnknownPredictions(unknown)
-            live_counts.add(conn, live, live_counts.label_counts(judged), self._insert)
+            live_counts.add(conn, self._count_live, live_counts.label_counts(judged))
             stmt = self._insert(delayed)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["prediction_uuid", "key"],
@@ -495,6 +501,11 @@ class MetricsStore:
         parts = []
         with self._connect(write=False) as conn:
             keys = list(conn.execute(_DELAYED_KEYS).scalars())
+            if len(keys) > _MAX_DELAYED_KEYS:
+                raise StoreError(
+                    f"{len(keys)} distinct delayed metric keys in this store; read_frame joins one table "
+                    f"per key and supports at most {_MAX_DELAYED_KEYS} (SQLite joins at most 64 tables)"
+                )
             # One outer join per delayed key: each record arrives with its late values beside it,
             # in the same order, so nothing is matched by uuid afterwards.
             joined: Any = records
