@@ -152,7 +152,11 @@ class ModelEndpoint:
     def _send(self, method: str, url: str, **kwargs: Any) -> tuple[Any, requests.Response]:
         if "json" in kwargs:  # orjson: a 1,000-row body costs a fifth of what requests' json does
             headers = {**(kwargs.pop("headers", None) or {}), "Content-Type": "application/json"}
-            kwargs["data"] = orjson.dumps(kwargs.pop("json"), option=orjson.OPT_SERIALIZE_NUMPY)
+            body = kwargs.pop("json")
+            try:
+                kwargs["data"] = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+            except TypeError:  # what orjson refuses and JSON allows, such as integers beyond 64 bits
+                kwargs["data"] = json.dumps(body).encode()
             kwargs["headers"] = headers
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
@@ -167,7 +171,10 @@ class ModelEndpoint:
         try:
             body = orjson.loads(response.content)
         except ValueError:
-            body = response.text
+            try:  # JSON that orjson refuses, such as integers beyond 64 bits
+                body = response.json()
+            except ValueError:
+                body = response.text
         if response.status_code >= 400:
             raise EndpointHTTPError(response.status_code, body, response, url)
         if not isinstance(body, dict):

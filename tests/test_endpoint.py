@@ -204,3 +204,13 @@ def test_one_pooled_session_is_safe_across_threads(service):
     for t in threads:
         t.join()
     assert errors == [] and len(set(uuids)) == 160
+
+
+def test_metrics_with_integers_beyond_64_bits_round_trip(service):
+    from modelvigil.connect import connect
+
+    conn = connect(base_url=service.url)
+    uuid_ = conn.endpoint.predict(lab_payload(1)).uuid
+    conn.endpoint.track_delayed_metrics({"big": 2**70}, uuid_)
+    [record] = conn.endpoint.read_metrics(service.identity.deployment_crn)["metrics"]
+    assert record["metrics"]["big"] == 2**70
