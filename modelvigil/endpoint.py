@@ -169,12 +169,10 @@ class ModelEndpoint:
             # safe to retry only with an idempotency key.
             raise EndpointConnectionError(f"{method} {url}: connection dropped mid-answer: {exc}") from exc
         try:
-            body = orjson.loads(response.content)
+            # stdlib, not orjson: orjson turns integers beyond 64 bits into floats without a word.
+            body = response.json()
         except ValueError:
-            try:  # JSON that orjson refuses, such as integers beyond 64 bits
-                body = response.json()
-            except ValueError:
-                body = response.text
+            body = response.text
         if response.status_code >= 400:
             raise EndpointHTTPError(response.status_code, body, response, url)
         if not isinstance(body, dict):

@@ -206,6 +206,6 @@ def test_batch_write_replays_known_and_repeated_keys_in_order(store):
 def test_metric_values_json_allows_are_stored_even_beyond_64_bit_integers(store):
     r = record(0)
     store.record_prediction(r)
-    store.merge_delayed([(r.prediction_uuid, {"big": 2**70, "small": -(2**65), "final_label": 1})])
+    store.merge_delayed([(r.prediction_uuid, {"big": 2**70 + 1, "small": -(2**65) - 3, "final_label": 1})])
     [got] = store.read_metrics(DEP)["metrics"]
-    assert got["metrics"]["big"] == 2**70 and got["metrics"]["small"] == -(2**65)
+    assert got["metrics"]["big"] == 2**70 + 1 and got["metrics"]["small"] == -(2**65) - 3
