@@ -20,7 +20,6 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, and_, func, 
 from sqlalchemy.engine import Connection
 
 BUCKET_MS = 5_000
-LABEL_KEY = "final_label"
 CALLS, PREDICTIONS, LABELLED, CORRECT = "calls", "predictions", "labelled", "correct"
 
 

@@ -20,13 +20,12 @@ from starlette.concurrency import run_in_threadpool
 
 from modelvigil import live_counts
 from modelvigil.request_telemetry import BUCKET_MS, RequestTelemetry
-from modelvigil.store import MetricsStore, now_ms
+from modelvigil.store import MAX_MS, MetricsStore, now_ms
 
 STATIC = Path(__file__).parent / "static"
 MAX_RANGE_MS = 31 * 24 * 3600 * 1000
 MAX_BUCKETS = 2_000
 TARGET_BUCKETS = 120
-MAX_MS = 2**63 - 1
 
 
 class ServiceSeries(BaseModel):

@@ -20,13 +20,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelvigil.store import now_ms
+
 BUCKET_MS = 5_000
 KEEP_MS = 25 * 3600 * 1000
 LATENCY_EDGES_MS = [0.1 * (600_000 ** (i / 47)) for i in range(48)]  # 0.1 ms ... 60 s
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass
@@ -60,7 +58,7 @@ class RequestTelemetry:
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, int], _Bucket] = {}
         self._newest = 0
-        self.since_ms = _now_ms()
+        self.since_ms = now_ms()
 
     def record(
         self, crn: str, at_ms: int, status: int, latency_ms: float, request_bytes: int, response_bytes: int
@@ -133,7 +131,7 @@ class CountModelCalls:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        at = _now_ms()
+        at = now_ms()
         sizes = {"in": 0, "out": 0}
         status = 500  # what the client sees if the app fails before answering
 

@@ -41,10 +41,9 @@ from modelvigil.payload import PayloadError, parse_request
 from modelvigil.request_telemetry import CountModelCalls, RequestTelemetry
 from modelvigil.scoring import BatchScorer
 from modelvigil.settings import ServiceIdentity
-from modelvigil.store import MetricsStore, StoreUnavailable, UnknownPredictions
+from modelvigil.store import MAX_MS, MetricsStore, StoreUnavailable, UnknownPredictions
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
-MAX_MS = 2**63 - 1  # the store's BIGINT: a larger timestamp is refused (422), not a 500
 
 
 @dataclass(frozen=True)

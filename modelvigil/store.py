@@ -50,12 +50,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError as SQLAlchemyError
 
 from modelvigil import live_counts
+from modelvigil.groundtruth import LABEL_KEY
 from modelvigil.record_frames import build_frame, empty_frame, parse_json_lines, parse_values
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 _CHUNK = 5_000  # rows per statement: under every driver's parameter limit
 _READ_BLOCK = 100_000  # records parsed at a time by read_frame
 _MAX_DELAYED_KEYS = 60
+MAX_MS = 2**63 - 1  # timestamps are BIGINT: routes refuse a larger one (422) instead of failing here
 
 metadata = MetaData()
 _id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -342,7 +344,7 @@ class MetricsStore:
         ]
         uuids = sorted({u for u, _ in latest})
 
-        labels = {u: v for (u, k), v in latest.items() if k == live_counts.LABEL_KEY}
+        labels = {u: v for (u, k), v in latest.items() if k == LABEL_KEY}
 
         def write(conn: Connection) -> None:
             known: set[str] = set()
@@ -366,7 +368,7 @@ class MetricsStore:
                             old,
                             and_(
                                 old.c.prediction_uuid == records.c.prediction_uuid,
-                                old.c.key == live_counts.LABEL_KEY,
+                                old.c.key == LABEL_KEY,
                             ),
                         )
                     )
