@@ -77,8 +77,7 @@ def _judged(prediction: Any, label: Any) -> tuple[int, int]:
     if label is None:
         return 0, 0
     preds = _as_list(prediction)
-    labels = label if isinstance(label, list) else [label]
-    pairs = [(p, q) for p, q in zip(preds, labels, strict=False) if q is not None]
+    pairs = [(p, q) for p, q in zip(preds, _as_list(label), strict=False) if q is not None]
     return len(pairs), sum(1 for p, q in pairs if p == q)
 
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil import live_counts
-from modelvigil.request_telemetry import BUCKET_MS, RequestTelemetry
+from modelvigil.live_counts import BUCKET_MS
+from modelvigil.request_telemetry import RequestTelemetry
 from modelvigil.store import MAX_MS, MetricsStore, now_ms
 
 STATIC = Path(__file__).parent / "static"

@@ -20,9 +20,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelvigil.live_counts import bucket_of
 from modelvigil.store import now_ms
 
-BUCKET_MS = 5_000
 KEEP_MS = 25 * 3600 * 1000
 LATENCY_EDGES_MS = [0.1 * (600_000 ** (i / 47)) for i in range(48)]  # 0.1 ms ... 60 s
 
@@ -63,7 +63,7 @@ class RequestTelemetry:
     def record(
         self, crn: str, at_ms: int, status: int, latency_ms: float, request_bytes: int, response_bytes: int
     ) -> None:
-        b = at_ms - at_ms % BUCKET_MS
+        b = bucket_of(at_ms)  # the store's counters use the same buckets: one time axis
         slot = bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)
         with self._lock:
             bucket = self._buckets.get((crn, b))
