@@ -27,7 +27,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: --faults: {exc}", file=sys.stderr)
         return 2
     options = ServiceOptions(
-        auth=not args.no_auth, replicas=args.replicas, queue_timeout_s=args.queue_timeout
+        auth=not args.no_auth,
+        replicas=args.replicas,
+        queue_timeout_s=args.queue_timeout,
+        model_threads=args.model_threads,
     )
     try:
         server, sock, identity, _store = build_server(
@@ -96,6 +99,12 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--slow-seconds", type=float, default=3.0, help="how late a 'slow' fault answers")
     serve.add_argument("--burst", type=int, default=3, help="calls refused in a row per injected 429")
     serve.add_argument("--exit-with-parent", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--model-threads",
+        type=int,
+        default=1,
+        help="OpenMP threads per model call (default 1: fastest under load; more cut one big call's latency)",
+    )
     serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
     serve.set_defaults(run=_serve)
 
@@ -111,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"port": args.port})
     elif getattr(args, "command", None) == "serve":
         args.port = settings.port
-    for name in ("requests", "window", "replicas"):
+    for name in ("requests", "window", "replicas", "model_threads"):
         if getattr(args, name, 1) < 1:
-            print(f"error: --{name} must be >= 1", file=sys.stderr)
+            print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     return int(args.run(args, settings))
 

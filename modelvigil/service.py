@@ -54,6 +54,8 @@ class ServiceOptions:
     replicas: int = 8
     queue_timeout_s: float = 30.0
     max_body_bytes: int = MAX_BODY_BYTES
+    # OpenMP threads per model call; 1 is fastest under load on a small machine (see `scoring`).
+    model_threads: int = 1
 
 
 class ServiceError(Exception):
@@ -162,7 +164,7 @@ def create_app(
     identity: ServiceIdentity, model: FraudModel, store: MetricsStore, options: ServiceOptions | None = None
 ) -> FastAPI:
     options = options or ServiceOptions()
-    scorer = BatchScorer(model, store, identity)
+    scorer = BatchScorer(model, store, identity, model_threads=options.model_threads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -282,6 +282,22 @@ def test_no_auth_mode_accepts_calls_without_a_token(make_service):
     assert r.status_code == 200
 
 
+def test_more_model_threads_change_no_answer(make_service):
+    body = {"request": lab_payload(300)}
+    answers = []
+    for threads in (1, 2):
+        svc = make_service(ServiceOptions(model_threads=threads))
+        r = post_model(svc, {**body, "accessKey": svc.identity.access_key})
+        assert r.status_code == 200, r.text
+        answers.append({k: r.json()["response"][k] for k in ("prediction", "probability")})
+    assert answers[0] == answers[1] and len(answers[0]["prediction"]) == 300
+
+
+def test_model_threads_below_one_are_refused(make_service):
+    with pytest.raises(ValueError, match="model_threads must be >= 1, got 0"):
+        make_service(ServiceOptions(model_threads=0))
+
+
 def test_timestamps_beyond_the_store_range_are_refused_not_a_500(service):
     h = auth(service)
     r = requests.get(
