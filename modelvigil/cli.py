@@ -7,7 +7,15 @@ import json
 import sys
 from collections.abc import Sequence
 
-from modelvigil.settings import DEFAULT_PORT, Settings, identity_path, load_or_create_identity
+from pydantic import ValidationError
+
+from modelvigil.settings import (
+    DEFAULT_PORT,
+    InvalidIdentityFile,
+    Settings,
+    identity_path,
+    load_or_create_identity,
+)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,7 +123,14 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MODELVIGIL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"error: configuration: {problems}", file=sys.stderr)
+        return 2
     if getattr(args, "port", None) is not None:
         settings = settings.model_copy(update={"port": args.port})
     elif getattr(args, "command", None) == "serve":
@@ -124,7 +139,11 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name, 1) < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    return int(args.run(args, settings))
+    try:
+        return int(args.run(args, settings))
+    except InvalidIdentityFile as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,10 +12,11 @@ import json
 import os
 import secrets
 import string
+import tempfile
 import uuid
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORT = 8765
@@ -122,29 +123,52 @@ def identity_path(settings: Settings) -> Path:
     return settings.home / "service.json"
 
 
+class InvalidIdentityFile(ValueError):
+    """`service.json` exists but does not hold an identity (edited by hand, or not ours)."""
+
+
+def _read_identity_file(path: Path) -> ServiceIdentity:
+    try:
+        return ServiceIdentity.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        # Field names and messages only: the file holds the API key, so no input values.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise InvalidIdentityFile(
+            f"{path} is not a modelvigil service identity ({problems}); "
+            "fix it, or delete it to have new keys created"
+        ) from None
+
+
 def read_identity(settings: Settings) -> ServiceIdentity | None:
     """The embedded service's identity on this machine, if one was ever created."""
     path = identity_path(settings)
-    return ServiceIdentity.model_validate_json(path.read_text()) if path.exists() else None
+    return _read_identity_file(path) if path.exists() else None
 
 
 def load_or_create_identity(settings: Settings) -> ServiceIdentity:
     """Read `service.json`, or write a new one readable by its owner only."""
     path = identity_path(settings)
     if path.exists():
-        identity = ServiceIdentity.model_validate_json(path.read_text())
+        identity = _read_identity_file(path)
     else:
         identity = ServiceIdentity.generate(settings.model_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = identity.model_dump(mode="json")
         payload["api_key"] = identity.api_key.get_secret_value()
-        # O_EXCL: two processes starting at once must not overwrite each other's key.
+        # Written whole under a private name, then linked into place: link() refuses an existing
+        # name, so two processes starting at once cannot overwrite each other's key, and neither
+        # can read a file the other has only half written.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".service-", suffix=".json")  # mode 0600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return ServiceIdentity.model_validate_json(path.read_text())
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(payload, fh, indent=2)
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it first: theirs is the identity
+            identity = _read_identity_file(path)
+        finally:
+            os.unlink(tmp)
     # Explicit settings win over the remembered ones.
     updates: dict[str, object] = {}
     if settings.api_key is not None:

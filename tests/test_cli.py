@@ -1,5 +1,6 @@
 """The `modelvigil` command as a user runs it: separate processes, real ports."""
 
+import concurrent.futures as cf
 import json
 import os
 import stat
@@ -8,6 +9,7 @@ import sys
 
 import requests
 
+from modelvigil.settings import load_or_create_identity, read_identity
 from tests.helpers import free_port, lab_payload, start_serve
 
 
@@ -37,6 +39,31 @@ def test_info_shows_identity_but_not_the_api_key_unless_asked(settings, cli_env)
     assert stat.S_IMODE((settings.home / "service.json").stat().st_mode) == 0o600
     shown = json.loads(run_cli("info", "--json", "--show-api-key", env=env).stdout)
     assert shown["api_key"] == stored["api_key"] and shown["access_key"] == info["access_key"]
+
+
+def test_a_broken_identity_file_or_setting_is_named_not_a_traceback(settings, cli_env):
+    env = cli_env(settings.home)
+    path = settings.home / "service.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"api_key": "s3cret-key-value", "access_key": "m1"}')
+    out = run_cli("info", env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{path} is not a modelvigil service identity" in out.stderr
+    assert "project_id: Field required" in out.stderr and "s3cret-key-value" not in out.stderr
+    path.write_text("")
+    out = run_cli("serve", env=env)
+    assert out.returncode == 2 and "is not a modelvigil service identity (file: Invalid JSON" in out.stderr
+    out = run_cli("info", env={**env, "MODELVIGIL_PORT": "eighty"})
+    assert out.returncode == 2
+    assert "error: configuration: MODELVIGIL_PORT: Input should be a valid integer" in out.stderr
+
+
+def test_processes_starting_at_once_agree_on_one_identity(settings):
+    with cf.ThreadPoolExecutor(8) as pool:
+        identities = list(pool.map(lambda _: load_or_create_identity(settings), range(16)))
+    assert len({i.api_key.get_secret_value() for i in identities}) == 1
+    assert identities[0] == read_identity(settings)
+    assert not list(settings.home.glob(".service-*"))  # no temporary file left behind
 
 
 def test_serve_refuses_no_auth_on_a_public_address(settings, cli_env):
