@@ -215,3 +215,32 @@ def test_metrics_with_integers_beyond_64_bits_round_trip(service):
     conn.endpoint.track_delayed_metrics({"big": big}, uuid_)
     [record] = conn.endpoint.read_metrics(service.identity.deployment_crn)["metrics"]
     assert record["metrics"]["big"] == big and isinstance(record["metrics"]["big"], int)
+
+
+def test_proxy_settings_from_the_environment_are_honoured_per_client(monkeypatch):
+    """The client reads proxy settings once per host (not per call): still requests' own rules."""
+    app = FastAPI()
+    seen: list[str] = []
+
+    @app.get("/{path:path}")
+    async def forward(request: Request):
+        seen.append(str(request.url))  # a proxy is sent the target's absolute URL
+        return {"status": "ok", "via": "proxy"}
+
+    proxy = serve_app_in_thread(app)
+    with socket.socket() as s:  # a port nobody listens on: reachable only through the proxy
+        s.bind(("127.0.0.1", 0))
+        target = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    try:
+        endpoint = ModelEndpoint.for_service(target)
+        assert endpoint.health()["via"] == "proxy" and endpoint.health()["via"] == "proxy"
+        assert seen == [f"{target}/health"] * 2
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with pytest.raises(EndpointConnectionError):  # a new client goes direct, and finds no one
+            ModelEndpoint.for_service(target).health()
+        assert len(seen) == 2
+    finally:
+        proxy.stop()
