@@ -37,6 +37,10 @@ class ServiceSeries(BaseModel):
     latency_p95_ms: list[float | None]
     request_bytes_mean: list[float | None]
     response_bytes_mean: list[float | None]
+    cpu_percent: list[float | None] = Field(
+        description="CPU of the service process (every deployment it serves), 100 = one core busy"
+    )
+    memory_rss_mb: list[float | None] = Field(description="largest resident memory of the service process")
 
 
 class ModelSeries(BaseModel):

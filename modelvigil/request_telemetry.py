@@ -1,5 +1,6 @@
 """What the service saw of its model calls, per 5-second bucket, in memory: the HTTP side of the
-live Monitoring page (requests, failures by status, latency, request and response sizes).
+live Monitoring page (requests, failures by status, latency, request and response sizes), and the
+service process's CPU and memory, sampled every second as CML's tab shows a replica's.
 
 CML's Monitoring tab shows these for a deployment; they are not prediction records (a refused
 call stores nothing), so they are counted here, as the calls pass, by an ASGI middleware.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import threading
 import time
 from collections import Counter
@@ -24,6 +26,7 @@ from modelvigil.live_counts import bucket_of
 from modelvigil.store import now_ms
 
 KEEP_MS = 25 * 3600 * 1000
+PROCESS_SAMPLE_S = 1.0
 LATENCY_EDGES_MS = [0.1 * (600_000 ** (i / 47)) for i in range(48)]  # 0.1 ms ... 60 s
 
 
@@ -34,6 +37,22 @@ class _Bucket:
     latency: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
     request_bytes: int = 0
     response_bytes: int = 0
+
+
+@dataclass
+class _ProcessBucket:
+    cpu_s: float = 0.0  # CPU time the process used ...
+    wall_s: float = 0.0  # ... over this much time
+    rss_bytes: int | None = None  # the largest resident size sampled
+
+
+def _rss_bytes() -> int | None:
+    """Resident memory of this process now (Linux; None where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _percentile(histogram: list[int], q: float) -> float | None:
@@ -57,8 +76,30 @@ class RequestTelemetry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, int], _Bucket] = {}
+        self._process: dict[int, _ProcessBucket] = {}
+        self._last_sample: tuple[float, float] | None = None  # (process CPU s, monotonic s)
         self._newest = 0
         self.since_ms = now_ms()
+
+    def sample_process(self) -> None:
+        """Add the CPU used since the last sample, and the resident memory now, to this bucket.
+
+        CPU counts every thread of the process (scoring, store writes, HTTP); 100 = one core busy.
+        """
+        cpu, wall, rss = time.process_time(), time.monotonic(), _rss_bytes()
+        b = bucket_of(now_ms())
+        with self._lock:
+            bucket = self._process.get(b)
+            if bucket is None:
+                bucket = self._process[b] = _ProcessBucket()
+                for old in [k for k in self._process if k < b - KEEP_MS]:
+                    del self._process[old]
+            if self._last_sample is not None:
+                bucket.cpu_s += cpu - self._last_sample[0]
+                bucket.wall_s += wall - self._last_sample[1]
+            self._last_sample = (cpu, wall)
+            if rss is not None:
+                bucket.rss_bytes = max(bucket.rss_bytes or 0, rss)
 
     def record(
         self, crn: str, at_ms: int, status: int, latency_ms: float, request_bytes: int, response_bytes: int
@@ -99,6 +140,15 @@ class RequestTelemetry:
                 m.latency = [x + y for x, y in zip(m.latency, bucket.latency, strict=True)]
                 m.request_bytes += bucket.request_bytes
                 m.response_bytes += bucket.response_bytes
+            process = [_ProcessBucket() for _ in range(n)]
+            for b, sampled in self._process.items():
+                i = (b - first) // step_ms
+                if 0 <= i < n:
+                    p = process[i]
+                    p.cpu_s += sampled.cpu_s
+                    p.wall_s += sampled.wall_s
+                    if sampled.rss_bytes is not None:
+                        p.rss_bytes = max(p.rss_bytes or 0, sampled.rss_bytes)
         statuses = sorted({s for m in merged for s in m.failed})
         seconds = step_ms / 1000
         return {
@@ -109,11 +159,17 @@ class RequestTelemetry:
             "latency_p95_ms": [_round(_percentile(m.latency, 0.95)) for m in merged],
             "request_bytes_mean": [_mean(m.request_bytes, m.requests) for m in merged],
             "response_bytes_mean": [_mean(m.response_bytes, m.requests) for m in merged],
+            "cpu_percent": [round(100 * p.cpu_s / p.wall_s, 1) if p.wall_s > 0 else None for p in process],
+            "memory_rss_mb": [_mb(p.rss_bytes) for p in process],
         }
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _mb(size: int | None) -> float | None:
+    return None if size is None else round(size / 2**20, 1)
 
 
 def _mean(total: int, n: int) -> float | None:

@@ -38,7 +38,7 @@ from modelvigil import monitoring_page
 from modelvigil.data import FEATURES
 from modelvigil.model import FraudModel
 from modelvigil.payload import PayloadError, parse_request
-from modelvigil.request_telemetry import CountModelCalls, RequestTelemetry
+from modelvigil.request_telemetry import PROCESS_SAMPLE_S, CountModelCalls, RequestTelemetry
 from modelvigil.scoring import BatchScorer
 from modelvigil.settings import ServiceIdentity
 from modelvigil.store import MAX_MS, MetricsStore, StoreUnavailable, UnknownPredictions
@@ -166,9 +166,18 @@ def create_app(
     options = options or ServiceOptions()
     scorer = BatchScorer(model, store, identity, model_threads=options.model_threads)
 
+    telemetry = RequestTelemetry()
+
+    async def sample_process() -> None:
+        while True:
+            telemetry.sample_process()
+            await asyncio.sleep(PROCESS_SAMPLE_S)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sampler = asyncio.create_task(sample_process())
         yield
+        sampler.cancel()
         scorer.close()
 
     app = FastAPI(
@@ -179,7 +188,6 @@ def create_app(
     )
     app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
     # Outermost, so refused calls (413 included) are counted too.
-    telemetry = RequestTelemetry()
     app.add_middleware(CountModelCalls, telemetry=telemetry, deployment_crn=identity.deployment_crn)
     app.state.telemetry = telemetry
     replicas = asyncio.Semaphore(options.replicas)

@@ -84,6 +84,7 @@ def test_page_updates_while_traffic_and_labels_arrive(service, browser_page):
         "Number(document.querySelector('#chart-accuracy svg').dataset.points) > 0", timeout=15_000
     )
     assert kpi(page, "coverage") == "100.0%"
+    assert points(page, "memory") > 0 and points(page, "cpu") > 0  # the service process, sampled each second
     assert kpi(page, "accuracy").endswith("%")
     assert page.evaluate("window.__sameDocument") is True
     # The key is in session storage, never in the address.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 import requests
@@ -125,3 +128,24 @@ def test_page_and_script_are_served_and_hold_no_secret(service):
         assert secret not in page.text and secret not in script.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere
     assert "/monitoring/data" in requests.get(f"{service.url}/openapi.json", timeout=30).json()["paths"]
+
+
+def _rss_mb_of_this_process() -> float:
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_service_process_cpu_and_memory_are_charted(service):
+    """The in-thread service shares this process: its figures are this process's own."""
+    start = now_ms()
+    busy_until = time.process_time() + 2.5
+    while time.process_time() < busy_until:  # 2.5 s of CPU, inside a 5-s bucket or split over two
+        pass
+    time.sleep(1.2)  # one more sample after the busy spell
+    d = data(service, start_ms=start - 10_000, end_ms=now_ms() + 1, step_ms=5_000)
+    cpu = [v for v in d["service"]["cpu_percent"] if v is not None]
+    memory = [v for v in d["service"]["memory_rss_mb"] if v is not None]
+    assert cpu and max(cpu) >= 20  # at least half of 2.5 s in one 5-s bucket: 25% of a core
+    assert all(0 <= v <= 100 * (os.cpu_count() or 1) + 5 for v in cpu)
+    assert memory and memory[-1] == pytest.approx(_rss_mb_of_this_process(), rel=0.2)
+    assert len(d["service"]["cpu_percent"]) == len(d["bucket_starts"])

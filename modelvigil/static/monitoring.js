@@ -103,9 +103,12 @@ function render(d) {
   chart("chart-predictions", x, axis, Object.entries(m.predictions).map(([cls, v]) => ["class " + cls, v]));
   chart("chart-coverage", x, axis, [["label coverage", m.label_coverage]], [0, 1]);
   chart("chart-accuracy", x, axis, [["accuracy", m.accuracy]], [0, 1]);
+  chart("chart-cpu", x, axis, [["CPU %", s.cpu_percent]]);
+  chart("chart-memory", x, axis, [["resident MB", s.memory_rss_mb]]);
   $("note").textContent =
     "Buckets of " + d.step_ms / 1000 + " s. HTTP figures count calls since the service started (" +
-    new Date(d.service_counting_since_ms).toLocaleString() + "); model figures come from the metrics store.";
+    new Date(d.service_counting_since_ms).toLocaleString() + "), CPU and memory are sampled every second; " +
+    "model figures come from the metrics store.";
 }
 
 const SVG = "http://www.w3.org/2000/svg";
