@@ -9,7 +9,7 @@ The scoring thread runs the model on one OpenMP thread by default. scikit-learn 
 core for each of the ensemble's 62 trees; for the small batches a busy endpoint sees, that doubles
 the CPU of a prediction for no gain in latency, and OpenMP's workers spin between batches on the
 cores the event loop and the clients need. Measured on 2 cores, 8 pooled clients, single-row
-calls: 605 -> 1,030 calls/s; 1,000-row calls: 130k -> 143k rows/s. The limit is per thread (an
+calls: 605 -> 1,039 calls/s; 1,000-row calls: 130k -> 140k rows/s. The limit is per thread (an
 OpenMP setting of the calling thread), so nothing else in the process is affected.
 
 Each record's start/end bracket the model call that scored it, as CML's do; requests batched
