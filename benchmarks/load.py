@@ -20,15 +20,9 @@ import requests
 
 from modelvigil.data import FEATURES, generate
 from modelvigil.embedded import run_in_subprocess
+from modelvigil.request_telemetry import rss_bytes
 from modelvigil.settings import Settings, read_identity
 from modelvigil.store import MetricsStore
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -74,7 +68,9 @@ def main() -> None:
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
-            samples.append((round(time.monotonic() - started), round(rss_mb(pid), 1)))
+            rss = rss_bytes(pid)
+            mb = round(rss / 2**20, 1) if rss is not None else float("nan")
+            samples.append((round(time.monotonic() - started), mb))
             time.sleep(5)
         for t in threads:
             t.join()

@@ -46,10 +46,10 @@ class _ProcessBucket:
     rss_bytes: int | None = None  # the largest resident size sampled
 
 
-def _rss_bytes() -> int | None:
-    """Resident memory of this process now (Linux; None where /proc is not there)."""
+def rss_bytes(pid: int | str = "self") -> int | None:
+    """Resident memory of a process now (Linux; None where /proc is not there or it has gone)."""
     try:
-        with open("/proc/self/statm", "rb") as fh:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
@@ -86,7 +86,7 @@ class RequestTelemetry:
 
         CPU counts every thread of the process (scoring, store writes, HTTP); 100 = one core busy.
         """
-        cpu, wall, rss = time.process_time(), time.monotonic(), _rss_bytes()
+        cpu, wall, rss = time.process_time(), time.monotonic(), rss_bytes()
         b = bucket_of(now_ms())
         with self._lock:
             bucket = self._process.get(b)
