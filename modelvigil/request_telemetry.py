@@ -92,8 +92,7 @@ class RequestTelemetry:
             bucket = self._process.get(b)
             if bucket is None:
                 bucket = self._process[b] = _ProcessBucket()
-                for old in [k for k in self._process if k < b - KEEP_MS]:
-                    del self._process[old]
+                self._advance(b)
             if self._last_sample is not None:
                 bucket.cpu_s += cpu - self._last_sample[0]
                 bucket.wall_s += wall - self._last_sample[1]
@@ -110,9 +109,7 @@ class RequestTelemetry:
             bucket = self._buckets.get((crn, b))
             if bucket is None:
                 bucket = self._buckets[(crn, b)] = _Bucket()
-                if b > self._newest:
-                    self._newest = b
-                    self._forget_before(b - KEEP_MS)
+                self._advance(b)
             bucket.requests += 1
             if status >= 400:
                 bucket.failed[status] += 1
@@ -120,9 +117,16 @@ class RequestTelemetry:
             bucket.request_bytes += request_bytes
             bucket.response_bytes += response_bytes
 
-    def _forget_before(self, oldest: int) -> None:
+    def _advance(self, b: int) -> None:
+        """A new bucket `b` was opened: when it is the newest yet, forget what is older than KEEP_MS."""
+        if b <= self._newest:
+            return
+        self._newest = b
+        oldest = b - KEEP_MS
         for key in [k for k in self._buckets if k[1] < oldest]:
             del self._buckets[key]
+        for old in [k for k in self._process if k < oldest]:
+            del self._process[old]
 
     def read(self, crn: str, starts: list[int], step_ms: int) -> dict[str, Any]:
         """Series over the buckets starting at `starts` (each `step_ms` long)."""
