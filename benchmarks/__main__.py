@@ -18,9 +18,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
+import flows  # noqa: F401  (Prefect's environment defaults)
 from benchmarks.common import Result, fill_store, machine
 
 SIZES = {
@@ -48,7 +47,7 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 
 def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
     from benchmarks import ground_truth_bench, simulation_bench
-    from modelvigil.embedded import run_in_subprocess
+    from modelvigil.service.embedded import run_in_subprocess
     from modelvigil.settings import Settings
 
     home = Path(tempfile.mkdtemp(prefix="mv-bench-home-"))

@@ -14,13 +14,12 @@ import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
+import flows  # noqa: F401  (Prefect's environment defaults)
 from flows.monitoring import monitoring_flow
 from flows.simulation import simulation_flow
-from modelvigil.embedded import run_in_subprocess
-from modelvigil.monitoring import AlertKind, MonitoringConfig
+from modelvigil.analysis.config import AlertKind, MonitoringConfig
+from modelvigil.service.embedded import run_in_subprocess
 from modelvigil.settings import Settings
 from modelvigil.simulation import SimulationConfig
 

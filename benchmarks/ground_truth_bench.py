@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from benchmarks.common import Ratio, Result
-from modelvigil import metrics_sink
-from modelvigil.connect import connect
+from modelvigil.client.backends import BULK_CHUNK
+from modelvigil.client.connect import connect
 from modelvigil.settings import Settings
 
 
@@ -17,7 +17,7 @@ def run(settings: Settings, url: str, uuids: list[str], *, per_uuid_sample: int)
     try:
         items = [(u, {"final_label": i % 2}) for i, u in enumerate(uuids)]
         started = time.perf_counter()
-        metrics_sink.submit_delayed(endpoint, items)
+        conn.metrics.track_delayed_bulk(items)
         bulk_s = time.perf_counter() - started
 
         sample = items[:per_uuid_sample]
@@ -26,14 +26,14 @@ def run(settings: Settings, url: str, uuids: list[str], *, per_uuid_sample: int)
             endpoint.track_delayed_metrics(metrics, uuid_)
         single_s = time.perf_counter() - started
     finally:
-        endpoint.close()
+        conn.close()
     bulk_rate, single_rate = len(items) / bulk_s, len(sample) / single_s
     return Result(
         "B4",
         "ground truth: bulk route against one call per uuid",
         figures={
             "labels": len(items),
-            "bulk_chunk": metrics_sink.BULK_CHUNK,
+            "bulk_chunk": BULK_CHUNK,
             "bulk_seconds": round(bulk_s, 2),
             "bulk_labels_per_s": round(bulk_rate),
             "per_uuid_sample": len(sample),

@@ -19,8 +19,8 @@ from pathlib import Path
 import requests
 
 from modelvigil.data import FEATURES, generate
-from modelvigil.embedded import run_in_subprocess
-from modelvigil.request_telemetry import rss_bytes
+from modelvigil.service.embedded import run_in_subprocess
+from modelvigil.service.telemetry import rss_bytes
 from modelvigil.settings import Settings, read_identity
 from modelvigil.store import MetricsStore
 

@@ -24,10 +24,11 @@ import requests
 
 from benchmarks.common import BENCH_CRN, BENCH_T0_MS, fill_store
 from benchmarks.simulation_bench import _payload
-from modelvigil.connect import connect
-from modelvigil.embedded import run_in_subprocess, start_in_thread
+from modelvigil.client.connect import connect
 from modelvigil.model import FraudModel
+from modelvigil.service.embedded import run_in_subprocess
 from modelvigil.settings import Settings
+from modelvigil.testing import start_in_thread
 
 
 def refresh_cost(records: int, model: FraudModel) -> dict[str, float]:

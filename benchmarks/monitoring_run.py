@@ -17,17 +17,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
 import pandas as pd
 from prefect import flow
 
+import flows  # noqa: F401  (Prefect's environment defaults)
 from benchmarks.common import BENCH_T0_MS, peak_rss_mb
-from modelvigil.analysis import analyse
-from modelvigil.monitoring import MonitoringConfig
-from modelvigil.plots import draw_all
-from modelvigil.report import write_report
+from modelvigil.analysis.analyse import analyse
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.plots import draw_all
+from modelvigil.analysis.report import write_report
 from modelvigil.store import MetricsStore
 
 START, END = "2023-01-01T00:00:00Z", "2030-01-01T00:00:00Z"

@@ -18,7 +18,7 @@ import time
 
 import requests
 
-from modelvigil.connect import connect
+from modelvigil.client.connect import connect
 from modelvigil.data import FEATURES, generate
 from modelvigil.settings import Settings
 

@@ -18,7 +18,7 @@ import orjson
 import requests
 
 from benchmarks.common import Ratio, Result
-from modelvigil.connect import connect
+from modelvigil.client.connect import connect
 from modelvigil.data import FEATURES, generate
 from modelvigil.settings import Settings
 

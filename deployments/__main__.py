@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments, worker_command
-from modelvigil.embedded import wait_for_health
+from flows import PREFECT_DEFAULTS
+from modelvigil.service.embedded import wait_for_health
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/modelvigil_prefect"
 
@@ -70,7 +71,7 @@ def _up(args: argparse.Namespace) -> int:
         **os.environ,
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        **PREFECT_DEFAULTS,
         "PREFECT_API_URL": api,
     }
     # SIGTERM (a supervisor, `timeout`) stops the children too, as Ctrl-C does.

@@ -17,6 +17,9 @@ from prefect.blocks.webhook import Webhook
 from prefect.client.orchestration import get_client
 from pydantic import SecretStr
 
+from modelvigil.analysis.alerts import event_name, resource_id
+from modelvigil.analysis.config import AlertKind
+
 WEBHOOK_BLOCK = "modelvigil-alerts"
 ACCURACY_ALERT = "modelvigil: accuracy alert -> webhook"
 MONITORING_SILENT = "modelvigil: nightly monitoring silent for 26 h -> webhook"
@@ -48,8 +51,8 @@ def apply_automations(webhook_url: str, monitoring_deployment_id: UUID) -> dict[
         name=ACCURACY_ALERT,
         description="The monitoring flow found a window whose accuracy is confidently below threshold.",
         trigger=EventTrigger(
-            expect={"modelvigil.alert.accuracy"},
-            match={"prefect.resource.id": "modelvigil.deployment.*"},
+            expect={event_name(AlertKind.accuracy)},
+            match={"prefect.resource.id": resource_id("*")},
             posture=Posture.Reactive,
             threshold=1,
             within=timedelta(0),

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 from pydantic import BaseModel, Field
 
@@ -39,7 +40,7 @@ def ensure_work_pool(name: str) -> None:
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
-        except Exception:  # ObjectNotFound: first time
+        except ObjectNotFound:  # the first time
             client.create_work_pool(WorkPoolCreate(name=name, type="process"))
 
 

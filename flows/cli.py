@@ -3,63 +3,70 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 
-# Quiet, reliable first runs of an ephemeral Prefect server (see the README's notes).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from flows.monitoring import MonitoringSummary
-from modelvigil.cli import add_core_commands, run
-from modelvigil.data import Scenario
-from modelvigil.embedded import ensure_service
-from modelvigil.monitoring import MonitoringConfig
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.cli import add_core_commands, described, run
+from modelvigil.service.embedded import ensure_service
 from modelvigil.settings import Settings
-from modelvigil.simulation import CheckPolicy, SimulationConfig, SimulationSummary
+from modelvigil.simulation import SimulationConfig, SimulationSummary
+
+# Simulation options: flag (argparse dest) -> SimulationConfig field. Defaults and descriptions
+# come from the model; an option left out is not passed, so the model fills it.
+SIMULATION_OPTIONS = {
+    "requests": "requests",
+    "rows_per_request": "rows_per_request",
+    "scenario": "scenario",
+    "onset": "drift_onset",
+    "magnitude": "drift_magnitude",
+    "concurrency": "concurrency",
+    "seed": "seed",
+    "coverage": "label_coverage",
+    "label_delay": "label_delay_seconds",
+    "window": "accuracy_window",
+    "check_policy": "check_policy",
+    "simulation_id": "simulation_id",
+    "out": "output_dir",
+    "service_url": "service_url",
+    "model_name": "model_name",
+}
+MONITOR_OPTIONS = {
+    "lookback_hours": "lookback_hours",
+    "deployment": "deployment_crn",
+    "model_name": "model_name",
+    "window_size": "window_size",
+    "out": "output_dir",
+    "service_url": "service_url",
+    "store_url": "store_url",
+}
+# A field's type -> how argparse reads its option.
+PARSERS: dict[object, type] = {int: int, float: float, int | None: int, float | None: float}
 
 
-def _add_simulation_arguments(p: argparse.ArgumentParser, requests_default: int) -> None:
-    p.add_argument("--requests", type=int, default=requests_default)
-    p.add_argument("--rows-per-request", type=int, default=1)
-    p.add_argument("--scenario", choices=[s.value for s in Scenario], default="none")
-    p.add_argument("--onset", type=float, default=0.5, help="share of the traffic before drift starts")
-    p.add_argument("--magnitude", type=float, default=1.0)
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--coverage", type=float, default=1.0, help="share of predictions given ground truth")
-    p.add_argument("--label-delay", type=float, default=0.0, help="seconds before ground truth arrives")
-    p.add_argument("--window", type=int, default=100, help="predictions per accuracy aggregate")
-    p.add_argument("--check-policy", choices=[c.value for c in CheckPolicy], default="fail")
-    p.add_argument("--simulation-id", default=None, help="the same id resumes a run without rescoring")
-    p.add_argument("--out", default=None, help="output folder (default: $MODELVIGIL_HOME/runs/<id>)")
-    p.add_argument("--service-url", default=None)
-    p.add_argument("--model-name", default=None)
+def _add_model_options(p: argparse.ArgumentParser, model: type[BaseModel], options: dict[str, str]) -> None:
+    for dest, name in options.items():
+        field = model.model_fields[name]
+        kwargs: dict[str, object] = {"dest": dest, "default": None, "help": described(field)}
+        if isinstance(field.annotation, type) and issubclass(field.annotation, Enum):
+            kwargs["choices"] = [member.value for member in field.annotation]
+        elif field.annotation in PARSERS:
+            kwargs["type"] = PARSERS[field.annotation]
+        p.add_argument(f"--{dest.replace('_', '-')}", **kwargs)  # type: ignore[arg-type]
+
+
+def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, object]:
+    return {name: value for dest, name in options.items() if (value := getattr(args, dest)) is not None}
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
-    return SimulationConfig(
-        requests=args.requests,
-        rows_per_request=args.rows_per_request,
-        scenario=args.scenario,
-        drift_onset=args.onset,
-        drift_magnitude=args.magnitude,
-        concurrency=args.concurrency,
-        seed=args.seed,
-        label_coverage=args.coverage,
-        label_delay_seconds=args.label_delay,
-        accuracy_window=args.window,
-        check_policy=args.check_policy,
-        simulation_id=args.simulation_id,
-        output_dir=args.out,
-        service_url=args.service_url,
-        model_name=args.model_name,
-    )
+    return SimulationConfig(**_given(args, SIMULATION_OPTIONS))  # type: ignore[arg-type]
 
 
 def _run_simulation(config: SimulationConfig) -> SimulationSummary:
@@ -96,25 +103,18 @@ def _when(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _monitor_config(args: argparse.Namespace, **overrides: object) -> MonitoringConfig:
+def _monitor_config(args: argparse.Namespace) -> MonitoringConfig:
     values: dict[str, object] = {
+        **_given(args, MONITOR_OPTIONS),
         "start": _when(args.start),
         "end": _when(args.end),
-        "lookback_hours": args.lookback_hours,
-        "deployment_crn": args.deployment,
-        "model_name": args.model_name,
-        "window_kind": "time" if args.window_minutes else "count",
-        "window_size": args.window_size,
-        "window_minutes": args.window_minutes or 60,
         "reference_start": _when(args.reference_start),
         "reference_end": _when(args.reference_end),
         "fail_on_alert": args.fail_on_alert,
-        "output_dir": args.out,
-        "service_url": args.service_url,
-        "store_url": args.store_url,
     }
-    values.update(overrides)
-    return MonitoringConfig(**values)
+    if args.window_minutes is not None:
+        values.update(window_kind="time", window_minutes=args.window_minutes)
+    return MonitoringConfig(**values)  # type: ignore[arg-type]
 
 
 def _report_lines(summary: MonitoringSummary) -> None:
@@ -190,25 +190,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate = sub.add_parser(
         "simulate", help="run the simulation flow: traffic, scoring, checks, ground truth"
     )
-    _add_simulation_arguments(simulate, requests_default=1000)
+    _add_model_options(simulate, SimulationConfig, SIMULATION_OPTIONS)
     simulate.set_defaults(run=_simulate)
     monitor = sub.add_parser("monitor", help="run the monitoring flow: report and alerts for a time range")
     monitor.add_argument("--start", default=None, help="ISO time, UTC unless an offset is given")
-    monitor.add_argument("--end", default=None, help="ISO time (default: now)")
-    monitor.add_argument("--lookback-hours", type=float, default=24.0)
-    monitor.add_argument("--deployment", default=None, help="deployment CRN (default: discovered)")
-    monitor.add_argument("--model-name", default=None)
-    monitor.add_argument("--window-size", type=int, default=None, help="predictions per window (default: 10)")
-    monitor.add_argument("--window-minutes", type=int, default=None, help="time windows of this length")
-    monitor.add_argument("--reference-start", default=None)
-    monitor.add_argument("--reference-end", default=None)
+    monitor.add_argument("--end", default=None, help="ISO time, UTC unless an offset is given (default: now)")
+    _add_model_options(monitor, MonitoringConfig, MONITOR_OPTIONS)
+    monitor.add_argument(
+        "--window-minutes",
+        type=int,
+        default=None,
+        help="time windows of this many minutes instead of windows by count",
+    )
+    monitor.add_argument("--reference-start", default=None, help="reference period start (ISO time)")
+    monitor.add_argument("--reference-end", default=None, help="reference period end (ISO time)")
     monitor.add_argument("--fail-on-alert", action="store_true", help="exit 3 when any alert fires")
-    monitor.add_argument("--out", default=None, help="report folder")
-    monitor.add_argument("--service-url", default=None)
-    monitor.add_argument("--store-url", default=None, help="read this store directly")
     monitor.set_defaults(run=_monitor)
     demo = sub.add_parser("demo", help="the main job on the embedded default")
-    _add_simulation_arguments(demo, requests_default=1000)
+    _add_model_options(demo, SimulationConfig, SIMULATION_OPTIONS)
     demo.set_defaults(run=_demo)
     return run(parser.parse_args(argv))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from modelvigil.monitoring import Alert, MonitoringConfig
+from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.settings import Settings
 from tasks.monitoring import analyse_records, load_records, raise_alerts, render_report
 
@@ -34,13 +34,9 @@ class MonitoringSummary(BaseModel):
 @flow(name="monitoring")
 def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> MonitoringSummary:  # noqa: B008
     logger = get_run_logger()
-    settings = Settings()
-    if config.model_name:
-        settings = settings.model_copy(update={"model_name": config.model_name})
-    if config.service_url:
-        settings = settings.model_copy(update={"service_url": config.service_url})
-    if config.store_url:
-        settings = settings.model_copy(update={"store_url": config.store_url})
+    settings = Settings().overridden(
+        model_name=config.model_name, service_url=config.service_url, store_url=config.store_url
+    )
     time_range = config.time_range_ms()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(config.output_dir) if config.output_dir else settings.home / "reports" / stamp
@@ -52,12 +48,7 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
         "from_utc": datetime.fromtimestamp(time_range[0] / 1000, UTC).isoformat(),
         "to_utc": datetime.fromtimestamp(time_range[1] / 1000, UTC).isoformat(),
         "source": records.source,
-        "windows": f"{config.window_kind}: "
-        + (
-            f"{config.window_minutes} min"
-            if config.window_kind == "time"
-            else str(config.window_size or "10 equal")
-        ),
+        "windows": config.windowing().describe(),
     }
     report = render_report(analysis, config, folder, context)
     raise_alerts(analysis.alerts, records.deployment_crn, report)

@@ -21,11 +21,11 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from modelvigil import progress
-from modelvigil.connect import connect
+from modelvigil.client.connect import connect
+from modelvigil.client.groundtruth import covered_requests, label_items
+from modelvigil.client.ledger import scored_rows
 from modelvigil.data import FEATURES, LABEL
-from modelvigil.embedded import ensure_service
-from modelvigil.groundtruth import covered_requests, label_items
-from modelvigil.ledger import scored_rows
+from modelvigil.service.embedded import ensure_service
 from modelvigil.settings import Settings
 from modelvigil.simulation import CheckPolicy, SimulationConfig, SimulationSummary, latency_percentiles
 from tasks.accuracy import track_window_accuracy
@@ -48,11 +48,7 @@ def _simulation_id(config: SimulationConfig) -> str:
 def simulation_flow(config: SimulationConfig = SimulationConfig()) -> SimulationSummary:  # noqa: B008
     logger = get_run_logger()
     simulation_id = _simulation_id(config)
-    settings = Settings()
-    if config.model_name:
-        settings = settings.model_copy(update={"model_name": config.model_name})
-    if config.service_url:
-        settings = settings.model_copy(update={"service_url": config.service_url})
+    settings = Settings().overridden(model_name=config.model_name, service_url=config.service_url)
     out = Path(config.output_dir) if config.output_dir else settings.home / "runs" / simulation_id
     out.mkdir(parents=True, exist_ok=True)
 
@@ -113,12 +109,12 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         covered = covered_requests(config.requests, config.label_coverage, config.seed)
         # quote: Prefect would otherwise walk every label of every item, twice (measured 5.6 s of
         # a 13 s run at 300k rows); the items are data, not task futures.
-        submitted = submit_ground_truth(conn.endpoint, quote(label_items(rows, covered)))
+        submitted = submit_ground_truth(conn.metrics, quote(label_items(rows, covered)))
         rows["labelled"] = covered[rows["request_no"].to_numpy(dtype=np.int64)]
         windows = track_window_accuracy(
-            conn.endpoint, rows, config.accuracy_window, conn.deployment.latest_deployment_crn, simulation_id
+            conn.metrics, rows, config.accuracy_window, conn.deployment.latest_deployment_crn, simulation_id
         )
-        conn.endpoint.close()
+        conn.close()
 
     p50, p95, p99 = latency_percentiles(ledger)
     failed = ledger[ledger["uuid"].isna()]

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
+from modelvigil.service.options import ServiceOptions
 from modelvigil.settings import (
     DEFAULT_PORT,
     InvalidIdentityFile,
@@ -18,10 +20,19 @@ from modelvigil.settings import (
 )
 
 
+def described(field: FieldInfo, default: object = None) -> str:
+    """A model field's description and default, as argparse help (its % escaped)."""
+    if default is None:
+        default = field.get_default(call_default_factory=True)
+    text = (field.description or "").rstrip(".")
+    if default is not None and default != []:
+        text += f" (default: {getattr(default, 'value', default)})"
+    return text.replace("%", "%%")
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from modelvigil.embedded import InsecureBind, build_server, exit_with_parent
-    from modelvigil.faults import FaultPlan
-    from modelvigil.service import ServiceOptions
+    from modelvigil.service.embedded import InsecureBind, build_server, exit_with_parent
+    from modelvigil.service.faults import FaultPlan
 
     if args.store_url:
         settings = settings.model_copy(update={"store_url": args.store_url})
@@ -34,12 +45,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"error: --faults: {exc}", file=sys.stderr)
         return 2
-    options = ServiceOptions(
-        auth=not args.no_auth,
-        replicas=args.replicas,
-        queue_timeout_s=args.queue_timeout,
-        model_threads=args.model_threads,
-    )
+    given = {
+        "replicas": args.replicas,
+        "queue_timeout_s": args.queue_timeout,
+        "model_threads": args.model_threads,
+    }
+    options = ServiceOptions(auth=not args.no_auth, **{k: v for k, v in given.items() if v is not None})
     try:
         server, sock, identity, _store = build_server(
             settings,
@@ -99,7 +110,10 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
         "--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address"
     )
     serve.add_argument(
-        "--replicas", type=int, default=8, help="requests in flight at once; more wait, then 429"
+        "--replicas",
+        type=int,
+        default=None,
+        help=f"requests in flight at once; more wait, then 429 (default: {ServiceOptions.replicas})",
     )
     serve.add_argument(
         "--faults", default=None, help="inject faults for testing, e.g. 503=0.05,429=0.05,slow=0.05,drop=0.05"
@@ -110,10 +124,16 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--model-threads",
         type=int,
-        default=1,
-        help="OpenMP threads per model call (default 1: fastest under load; more cut one big call's latency)",
+        default=None,
+        help=f"OpenMP threads per model call (default: {ServiceOptions.model_threads}, fastest under load; "
+        "more cut one big call's latency)",
     )
-    serve.add_argument("--queue-timeout", type=float, default=30.0, help="seconds a request waits before 429")
+    serve.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=None,
+        help=f"seconds a request waits before 429 (default: {ServiceOptions.queue_timeout_s:g})",
+    )
     serve.set_defaults(run=_serve)
 
     info = sub.add_parser("info", help="service URL, model name, access key and CRNs")
@@ -136,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     elif getattr(args, "command", None) == "serve":
         args.port = settings.port
     for name in ("requests", "window", "replicas", "model_threads"):
-        if getattr(args, name, 1) < 1:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     try:

@@ -19,6 +19,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelvigil.protocol import local_crn
+
 DEFAULT_PORT = 8765
 DEFAULT_MODEL_NAME = "fraud-detector"
 
@@ -42,6 +44,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     model_name: str = DEFAULT_MODEL_NAME
     port: int = DEFAULT_PORT
+
+    def overridden(self, **values: object) -> Settings:
+        """These settings with each given value in place of theirs; a None or empty value changes nothing."""
+        updates = {name: value for name, value in values.items() if value}
+        return self.model_copy(update=updates) if updates else self
 
     def resolved_store_url(self) -> str:
         return self.store_url or f"sqlite:///{self.home / 'metrics.db'}"
@@ -85,7 +92,7 @@ class ServiceIdentity(BaseModel):
     created_at: str
 
     def crn(self, resource_id: str) -> str:
-        return f"crn:cdp:ml:local:{self.account}:workspace:{self.workspace}/{resource_id}"
+        return local_crn(self.account, self.workspace, resource_id)
 
     @property
     def model_crn(self) -> str:

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
-from modelvigil import windows
+from modelvigil.analysis import windows
+from modelvigil.analysis.performance import window_quality
 from modelvigil.data import DEFAULT_SHIFTED, FEATURES, Scenario
-from modelvigil.performance import window_quality
 
 
 class CheckPolicy(StrEnum):
@@ -54,7 +54,9 @@ class SimulationConfig(BaseModel):
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="Names this run; the same id resumes it without scoring anything twice.",
     )
-    output_dir: str | None = Field(None, description="Folder for the ledger, checks and Data Docs.")
+    output_dir: str | None = Field(
+        None, description="Folder for the ledger, checks and Data Docs; default: $MODELVIGIL_HOME/runs/<id>."
+    )
 
     @field_validator("shifted_features")
     @classmethod

@@ -6,15 +6,14 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from modelvigil import metrics_sink
-from modelvigil.endpoint import ModelEndpoint
+from modelvigil.client.backends import MetricsBackend
 from modelvigil.simulation import WindowAccuracy, accuracy_windows
 from tasks.retries import IDEMPOTENT_WRITE_RETRIES
 
 
 @task(name="track-window-accuracy", cache_policy=NO_CACHE, **IDEMPOTENT_WRITE_RETRIES)
 def track_window_accuracy(
-    endpoint: ModelEndpoint,
+    metrics_backend: MetricsBackend,
     rows: pd.DataFrame,
     window_size: int,
     deployment_crn: str,
@@ -37,7 +36,7 @@ def track_window_accuracy(
             "labelled": w.labelled,
             "predictions": w.predictions,
         }
-        metrics_sink.track_aggregate(
-            endpoint, metrics, w.start_ms, w.end_ms, deployment_crn, f"{simulation_id}/accuracy/{w.window}"
+        metrics_backend.track_aggregate(
+            metrics, w.start_ms, w.end_ms, deployment_crn, f"{simulation_id}/accuracy/{w.window}"
         )
     return found

@@ -7,13 +7,13 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from modelvigil import metrics_sink
-from modelvigil.endpoint import ModelEndpoint
+from modelvigil.client.backends import MetricsBackend
 from tasks.retries import IDEMPOTENT_WRITE_RETRIES
 
 
 @task(name="submit-ground-truth", cache_policy=NO_CACHE, **IDEMPOTENT_WRITE_RETRIES)
-def submit_ground_truth(endpoint: ModelEndpoint, items: list[tuple[str, dict[str, Any]]]) -> int:
-    sent = metrics_sink.submit_delayed(endpoint, items)
+def submit_ground_truth(metrics_backend: MetricsBackend, items: list[tuple[str, dict[str, Any]]]) -> int:
+    """In bulk to a modelvigil service (all or nothing per chunk), one call per uuid inside CML."""
+    sent = metrics_backend.track_delayed_bulk(items)
     get_run_logger().info("submitted ground truth for %d predictions", sent)
     return sent

@@ -11,11 +11,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.tasks import exponential_backoff
 
-from modelvigil.analysis import Analysis, analyse
-from modelvigil.monitoring import Alert, MonitoringConfig
-from modelvigil.plots import PLOTS, draw_all
-from modelvigil.readers import Records, read_records
-from modelvigil.report import data_uri, json_safe, write_report
+from modelvigil.analysis.alerts import event_name, resource_id
+from modelvigil.analysis.analyse import Analysis, analyse
+from modelvigil.analysis.config import Alert, MonitoringConfig
+from modelvigil.analysis.plots import PLOTS, draw_all
+from modelvigil.analysis.readers import Records, read_records
+from modelvigil.analysis.report import data_uri, json_safe, write_report
 from modelvigil.settings import Settings
 from tasks.retries import retry_on_transient_error
 
@@ -75,19 +76,15 @@ def render_report(
     return index
 
 
-def alert_event_name(alert: Alert) -> str:
-    return f"modelvigil.alert.{alert.kind}"
-
-
 @task(name="raise-alerts", cache_policy=NO_CACHE)
 def raise_alerts(alerts: list[Alert], deployment_crn: str, report: Path) -> list[str]:
     """One Prefect event per breach, numbers in its payload, for automations to page on."""
     emitted = []
     for alert in alerts:
         event = emit_event(
-            event=alert_event_name(alert),
+            event=event_name(alert.kind),
             resource={
-                "prefect.resource.id": f"modelvigil.deployment.{deployment_crn}",
+                "prefect.resource.id": resource_id(deployment_crn),
                 "prefect.resource.name": deployment_crn,
             },
             payload={**alert.model_dump(mode="json"), "report": str(report)},

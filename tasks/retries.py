@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
-from modelvigil.retry import is_worth_retrying
+from modelvigil.client.retry import is_worth_retrying
 
 
 def retry_on_transient_error(task: Any, task_run: Any, state: Any) -> bool:

@@ -9,9 +9,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from modelvigil.endpoint import ModelEndpoint
-from modelvigil.ledger import score_requests
-from modelvigil.retry import RetryPolicy, is_worth_retrying
+from modelvigil.client import ModelEndpoint
+from modelvigil.client.ledger import score_requests
+from modelvigil.client.retry import RetryPolicy, is_worth_retrying
 
 
 def retry_transient_request(exc: BaseException) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from modelvigil.embedded import EmbeddedService, start_in_thread
+import flows  # noqa: F401  (Prefect's environment defaults, before anything starts Prefect)
 from modelvigil.model import FraudModel
-from modelvigil.service import ServiceOptions
+from modelvigil.service.options import ServiceOptions
 from modelvigil.settings import Settings
 from modelvigil.store import MetricsStore
-
-# Quiet, reliable Prefect starts (see ../shared/reference/prefect-gx-notes.md).
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+from modelvigil.testing import EmbeddedService, start_in_thread
 
 PG_ADMIN_URL = os.environ.get("MODELVIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -143,3 +141,11 @@ def cli_env(prefect_home):
         return env
 
     return make
+
+
+@pytest.fixture
+def forget_cml_sdk() -> Iterator[None]:
+    """For tests that put a stand-in for CML's SDK on the path: no later test may find it imported."""
+    yield
+    for name in [m for m in sys.modules if m in ("cdsw", "cml") or m.startswith("cml.")]:
+        del sys.modules[name]

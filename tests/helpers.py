@@ -28,7 +28,7 @@ def free_port():
 
 def start_serve(env: dict[str, str], port: int, **popen: Any) -> subprocess.Popen:
     """`modelvigil serve` on `port` in a child process, returned once it answers /health."""
-    from modelvigil.embedded import wait_for_health
+    from modelvigil.service.embedded import wait_for_health
 
     server = subprocess.Popen(
         [sys.executable, "-m", "modelvigil", "serve", "--port", str(port)], env=env, **popen

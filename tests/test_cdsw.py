@@ -68,7 +68,7 @@ def test_without_configuration_it_finds_the_service_from_the_environment(service
     assert len(got["metrics"]) == 1
 
 
-def test_inside_cml_the_real_sdk_is_used(monkeypatch, tmp_path):
+def test_inside_cml_the_real_sdk_is_used(monkeypatch, tmp_path, forget_cml_sdk):
     """When `cml.utils_v1` imports (only inside CML), calls go to CML's SDK, untouched."""
     pkg = tmp_path / "cml"
     pkg.mkdir()

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
 from deployments.definitions import worker_command
-from modelvigil.embedded import serve_app_in_thread, wait_for_health
+from modelvigil.service.embedded import wait_for_health
+from modelvigil.testing import serve_app_in_thread
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = pytest.mark.slow
@@ -199,7 +200,7 @@ def test_an_accuracy_alert_reaches_the_webhook(applied, webhook):
     _url, received = webhook
     script = (
         "from prefect import flow\n"
-        "from modelvigil.monitoring import Alert\n"
+        "from modelvigil.analysis.config import Alert\n"
         "from tasks.monitoring import raise_alerts\n"
         "alert = Alert(kind='accuracy', window=7, window_start_ms=1, window_end_ms=2, metric='accuracy',\n"
         "              subject='model', value=0.71, threshold=0.85, message='window 7: accuracy 0.710')\n"

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from modelvigil.embedded import InsecureBind, check_bind, ensure_service, run_in_subprocess
+from modelvigil.service.embedded import InsecureBind, check_bind, ensure_service, run_in_subprocess
 
 
 def refused(url):
@@ -39,7 +39,7 @@ def test_child_service_exits_when_its_parent_is_killed(settings, tmp_path):
     script = textwrap.dedent(
         f"""
         import sys, time
-        from modelvigil.embedded import run_in_subprocess
+        from modelvigil.service.embedded import run_in_subprocess
         from modelvigil.settings import Settings
         with run_in_subprocess(Settings(home={str(settings.home)!r})) as url:
             print(url, flush=True)

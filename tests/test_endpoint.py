@@ -8,8 +8,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from modelvigil.embedded import serve_app_in_thread
-from modelvigil.endpoint import (
+from modelvigil.client import (
     EndpointConnectionError,
     EndpointError,
     EndpointHTTPError,
@@ -17,6 +16,7 @@ from modelvigil.endpoint import (
     EndpointTimeout,
     ModelEndpoint,
 )
+from modelvigil.testing import serve_app_in_thread
 from tests.helpers import lab_payload
 
 
@@ -186,7 +186,7 @@ def test_discovery_says_what_is_missing(cml_api):
 
 
 def test_one_pooled_session_is_safe_across_threads(service):
-    from modelvigil.connect import connect
+    from modelvigil.client.connect import connect
 
     conn = connect(base_url=service.url)
     uuids, errors = [], []
@@ -207,7 +207,7 @@ def test_one_pooled_session_is_safe_across_threads(service):
 
 
 def test_metrics_with_integers_beyond_64_bits_round_trip(service):
-    from modelvigil.connect import connect
+    from modelvigil.client.connect import connect
 
     conn = connect(base_url=service.url)
     uuid_ = conn.endpoint.predict(lab_payload(1)).uuid

@@ -4,8 +4,8 @@ import concurrent.futures as cf
 
 import pytest
 
-from modelvigil.connect import connect
-from modelvigil.service import ServiceOptions
+from modelvigil.client.connect import connect
+from modelvigil.service.options import ServiceOptions
 from tests.helpers import lab_payload
 
 

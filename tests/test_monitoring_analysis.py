@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelvigil.analysis import analyse
-from modelvigil.drift import ReferenceProfile, psi_noise_floor
-from modelvigil.monitoring import AlertKind, MonitoringConfig
-from modelvigil.performance import wilson_interval
+from modelvigil.analysis.analyse import analyse
+from modelvigil.analysis.config import AlertKind, MonitoringConfig
+from modelvigil.analysis.drift import ReferenceProfile, psi_noise_floor
+from modelvigil.analysis.performance import wilson_interval
 
 
 def test_wilson_interval_matches_the_textbook_values():

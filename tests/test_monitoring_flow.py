@@ -9,8 +9,8 @@ from PIL import Image
 
 from flows.monitoring import AlertsRaised, monitoring_flow
 from flows.simulation import simulation_flow
-from modelvigil.monitoring import MonitoringConfig
-from modelvigil.plots import PLOTS
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.plots import PLOTS
 from modelvigil.simulation import SimulationConfig
 from tasks.monitoring import raise_alerts
 

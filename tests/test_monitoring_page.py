@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from modelvigil.store import now_ms
+from modelvigil.protocol import now_ms
 from tests.helpers import auth, lab_payload
 
 

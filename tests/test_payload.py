@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelvigil.data import FEATURES
-from modelvigil.payload import PayloadError, parse_request
+from modelvigil.service.payload import PayloadError, parse_request
 
 ROW = [float(i) for i in range(len(FEATURES))]
 

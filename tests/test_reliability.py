@@ -18,11 +18,11 @@ import sqlalchemy as sa
 
 from flows.monitoring import monitoring_flow
 from flows.simulation import simulation_flow
-from modelvigil.embedded import start_in_thread
-from modelvigil.faults import FaultPlan, TcpProxy
-from modelvigil.monitoring import MonitoringConfig
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.service.faults import FaultPlan
 from modelvigil.simulation import SimulationConfig
 from modelvigil.store import MetricsStore
+from modelvigil.testing import TcpProxy, start_in_thread
 from tests.helpers import auth, free_port, lab_payload, start_serve
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -254,9 +254,9 @@ def test_wrong_tokens_of_any_length_are_refused_alike(service):
 
 
 def test_report_files_stay_inside_the_chosen_folder(tmp_path):
-    from modelvigil.analysis import analyse
-    from modelvigil.plots import draw_all
-    from modelvigil.report import write_report
+    from modelvigil.analysis.analyse import analyse
+    from modelvigil.analysis.plots import draw_all
+    from modelvigil.analysis.report import write_report
     from tests.test_monitoring_analysis import frame
 
     outside_before = set(tmp_path.iterdir())
@@ -287,8 +287,8 @@ def test_serve_refuses_a_bad_fault_plan(settings, cli_env):
 
 
 def test_a_dropped_answer_is_a_retryable_connection_error_and_a_retry_replays(settings, trained_model):
-    from modelvigil.connect import connect
-    from modelvigil.endpoint import EndpointConnectionError
+    from modelvigil.client import EndpointConnectionError
+    from modelvigil.client.connect import connect
 
     svc = start_in_thread(settings, model=trained_model[0], faults=FaultPlan.parse("drop=1.0"))
     try:

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from modelvigil.data import FEATURES
-from modelvigil.service import ServiceOptions
+from modelvigil.service.options import ServiceOptions
 from tests.helpers import auth, lab_payload
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from flows.simulation import PredictionChecksFailed, simulation_flow
 from modelvigil.data import FEATURES, LABEL, generate
-from modelvigil.embedded import start_in_thread
-from modelvigil.faults import FaultPlan
 from modelvigil.model import FraudModel
+from modelvigil.service.faults import FaultPlan
 from modelvigil.simulation import SimulationConfig
+from modelvigil.testing import start_in_thread
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

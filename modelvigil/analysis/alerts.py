@@ -1,0 +1,143 @@
+"""The alert rules, as data: one row per rule, evaluated by one loop over the window and drift tables.
+
+A rule fires for a row when its column breaches the threshold (a field of `Thresholds`) and every
+guard holds: guards keep noise from paging anyone (an accuracy's whole 95% interval under the
+floor, drift only in windows big enough to judge and beyond what sampling explains). The event
+names alerts are published under are defined here too, for the tasks and the automations alike.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from modelvigil.analysis.config import Alert, AlertKind, Thresholds
+from modelvigil.analysis.drift import NOISE_ALPHA
+
+EVENT_PREFIX = "modelvigil.alert."
+RESOURCE_PREFIX = "modelvigil.deployment."
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, ">": operator.gt, ">=": operator.ge}
+
+
+def event_name(kind: AlertKind | str) -> str:
+    """The Prefect event an alert of this kind is emitted as (`modelvigil.alert.accuracy`, ...)."""
+    return f"{EVENT_PREFIX}{AlertKind(kind)}"
+
+
+def resource_id(deployment_crn: str) -> str:
+    return f"{RESOURCE_PREFIX}{deployment_crn}"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """`column op against`: `against` is a number, another column, or `thresholds.<field>`."""
+
+    column: str
+    op: Literal["<", ">", ">="]
+    against: str | float
+
+    def holds(self, row: Mapping[str, Any], thresholds: Thresholds) -> bool:
+        other = _operand(self.against, row, thresholds)
+        value = row.get(self.column)
+        return bool(pd.notna(value) and pd.notna(other) and _OPS[self.op](value, other))
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: AlertKind
+    table: Literal["windows", "drift"]  # which table's rows it reads
+    metric: str  # the column reported as the alert's value
+    threshold: str  # the `Thresholds` field it is held against
+    breach: Literal["<", ">"]  # the metric breaches when it is below (<) or above (>) the threshold
+    message: str  # str.format with window, value, threshold, subject and the row's columns
+    subject: str = "model"  # what breached; "{feature}" takes the drift row's feature
+    compared: str | None = None  # the column held against the threshold, when it is not the metric
+    guards: tuple[Guard, ...] = ()
+
+
+_JUDGED = Guard("predictions", ">=", "thresholds.min_drift_rows")  # fewer predictions: noise, not drift
+
+RULES: tuple[Rule, ...] = (
+    # Confidently below: the whole 95% interval under the floor, so noise in a small window does
+    # not page anyone (the point estimate alone would, about 1 window in 100).
+    Rule(
+        AlertKind.accuracy, "windows", "accuracy", "min_accuracy", "<",
+        "window {window}: accuracy {value:.3f} below {threshold} ({n_labelled:.0f} labels)",
+        compared="accuracy_high",
+    ),
+    Rule(
+        AlertKind.latency, "windows", "latency_p95_ms", "max_p95_latency_ms", ">",
+        "window {window}: p95 latency {value:.0f} ms above {threshold:.0f} ms",
+    ),
+    Rule(
+        AlertKind.coverage, "windows", "label_coverage", "min_label_coverage", "<",
+        "window {window}: label coverage {value:.2f} below {threshold}",
+    ),
+    Rule(
+        AlertKind.drift, "windows", "prediction_js", "max_prediction_js", ">",
+        "window {window}: prediction mix drifted (JS {value:.3f} > {threshold})",
+        subject="predictions",
+        guards=(_JUDGED, Guard("prediction_pvalue", "<", NOISE_ALPHA)),
+    ),
+    Rule(
+        AlertKind.drift, "drift", "psi", "max_psi", ">",
+        "window {window}: feature {subject!r} drifted (PSI {value:.3f} > {threshold})",
+        subject="{feature}",
+        guards=(_JUDGED, Guard("psi", ">", "psi_critical")),
+    ),
+)  # fmt: skip
+
+
+def evaluate(
+    windows: pd.DataFrame, drift: pd.DataFrame, thresholds: Thresholds, rules: Iterable[Rule] = RULES
+) -> list[Alert]:
+    """Every breach, window by window in rule order, then the drift table's."""
+    rules = list(rules)
+    by_window = windows.set_index("window", drop=False)
+    alerts: list[Alert] = []
+    for table_name, table in (("windows", windows), ("drift", drift)):
+        mine = [r for r in rules if r.table == table_name]
+        if not mine or table.empty:
+            continue
+        for record in table.to_dict("records"):
+            # A drift row is judged with its window's figures (size, time span) beside it.
+            row = {**by_window.loc[record["window"]].to_dict(), **record} if table_name == "drift" else record
+            alerts += [alert for rule in mine if (alert := _fire(rule, row, thresholds)) is not None]
+    return alerts
+
+
+def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert | None:
+    threshold = float(getattr(thresholds, rule.threshold))
+    if not Guard(rule.compared or rule.metric, rule.breach, threshold).holds(row, thresholds):
+        return None
+    if not all(guard.holds(row, thresholds) for guard in rule.guards):
+        return None
+    window, value = int(row["window"]), float(row[rule.metric])
+    subject = rule.subject.format(**row)
+    return Alert(
+        kind=rule.kind,
+        window=window,
+        window_start_ms=int(row["start_ms"]),
+        window_end_ms=int(row["end_ms"]),
+        metric=rule.metric,
+        subject=subject,
+        value=value,
+        threshold=getattr(thresholds, rule.threshold),
+        message=rule.message.format(
+            **{**row, "window": window, "value": value, "threshold": getattr(thresholds, rule.threshold),
+               "subject": subject}
+        ),
+    )  # fmt: skip
+
+
+def _operand(against: str | float, row: Mapping[str, Any], thresholds: Thresholds) -> Any:
+    if isinstance(against, str):
+        if against.startswith("thresholds."):
+            return getattr(thresholds, against.removeprefix("thresholds."))
+        return row.get(against)
+    return against

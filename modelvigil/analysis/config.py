@@ -1,0 +1,108 @@
+"""What a monitoring run is asked to do (`MonitoringConfig`) and the alerts it can raise.
+
+A typed, bounded pydantic model: it is the monitoring flow's parameter form in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+from modelvigil.analysis.drift import JS_THRESHOLD, PSI_THRESHOLD
+from modelvigil.analysis.windows import Windowing, WindowKind
+from modelvigil.protocol import CRN_PATTERN
+
+
+class AlertKind(StrEnum):
+    accuracy = "accuracy"
+    drift = "drift"
+    latency = "latency"
+    coverage = "coverage"
+
+
+class Thresholds(BaseModel):
+    min_accuracy: float = Field(
+        0.85, ge=0.0, le=1.0, description="Alert when a window's accuracy (its whole 95% interval) is below."
+    )
+    min_labels: int = Field(100, ge=1, description="Windows with fewer labelled predictions are not judged.")
+    max_psi: float = Field(
+        PSI_THRESHOLD, gt=0.0, description="Alert when a feature's PSI is above (and above sampling noise)."
+    )
+    max_prediction_js: float = Field(JS_THRESHOLD, gt=0.0, le=1.0, description="Prediction-mix drift limit.")
+    min_drift_rows: int = Field(
+        100, ge=1, description="Windows with fewer predictions are not judged for drift."
+    )
+    max_p95_latency_ms: float = Field(
+        1000.0, gt=0.0, description="Alert when a window's p95 latency is above."
+    )
+    min_label_coverage: float = Field(0.5, ge=0.0, le=1.0, description="Alert when coverage is below.")
+
+
+class MonitoringConfig(BaseModel):
+    start: datetime | None = Field(None, description="Window start (UTC); default: end minus lookback.")
+    end: datetime | None = Field(None, description="Window end (UTC); default: now.")
+    lookback_hours: float = Field(24.0, gt=0.0, le=24 * 366, description="Used when start is not given.")
+    deployment_crn: str | None = Field(
+        None, max_length=300, pattern=CRN_PATTERN, description="Deployment CRN; default: discovered by name."
+    )
+    model_name: str | None = Field(None, max_length=200, description="Discovered when no CRN is given.")
+    window_kind: WindowKind = Field(
+        WindowKind.count, description="Windows by number of predictions or by time."
+    )
+    window_size: int | None = Field(None, ge=1, description="Predictions per window; default: 10 windows.")
+    window_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Minutes per window (time windows).")
+    reference_start: datetime | None = Field(None, description="Reference period start; default: see share.")
+    reference_end: datetime | None = Field(None, description="Reference period end (with reference_start).")
+    reference_share: float = Field(
+        0.2, gt=0.0, lt=1.0, description="Without a reference period: the earliest share of the range."
+    )
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    fail_on_alert: bool = Field(False, description="Fail the run when any alert fires.")
+    output_dir: str | None = Field(
+        None, description="Report folder; default: $MODELVIGIL_HOME/reports/<time>."
+    )
+    service_url: str | None = Field(None, description="Model service URL; default: configured or embedded.")
+    store_url: str | None = Field(None, description="Read the store directly (fast path) at this URL.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringConfig:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if (self.reference_start is None) != (self.reference_end is None):
+            raise ValueError("give both reference_start and reference_end, or neither")
+        if self.reference_start and self.reference_end and self.reference_end <= self.reference_start:
+            raise ValueError("reference_end must be after reference_start")
+        return self
+
+    def windowing(self) -> Windowing:
+        return Windowing(self.window_kind, self.window_size, self.window_minutes)
+
+    def time_range_ms(self, now: datetime | None = None) -> tuple[int, int]:
+        end = self.end or now or datetime.now(UTC)
+        start = self.start or end - timedelta(hours=self.lookback_hours)
+        return _ms(start), _ms(end)
+
+    def reference_range_ms(self) -> tuple[int, int] | None:
+        if self.reference_start and self.reference_end:
+            return _ms(self.reference_start), _ms(self.reference_end)
+        return None
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, said in the form
+    return int(moment.timestamp() * 1000)
+
+
+class Alert(BaseModel):
+    kind: AlertKind
+    window: int
+    window_start_ms: int
+    window_end_ms: int
+    metric: str
+    subject: str  # what breached: "model", a feature name, "predictions"
+    value: float
+    threshold: float
+    message: str

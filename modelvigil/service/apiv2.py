@@ -1,0 +1,90 @@
+"""The subset of CML API v2 that deployment discovery uses, in its routes, field names and errors.
+
+`GET /api/v2/projects/{project}/models[/{model}/builds[/{build}/deployments]]` for the served model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from modelvigil.service.deps import AUTHORIZED, Identity, Options
+from modelvigil.service.errors import APIv2Error
+from modelvigil.settings import ServiceIdentity
+
+router = APIRouter(prefix="/api/v2/projects/{project_id}/models", dependencies=AUTHORIZED)
+
+
+def _check_project(identity: ServiceIdentity, project_id: str) -> None:
+    if project_id != identity.project_id:
+        raise APIv2Error(404, f"project {project_id!r} not found", code=5)
+
+
+@router.get("")
+async def list_models(
+    project_id: str,
+    identity: Identity,
+    options: Options,
+    search_filter: Annotated[str | None, Query(max_length=1000)] = None,
+    sort: Annotated[str | None, Query(max_length=100)] = None,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+    page_token: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    _check_project(identity, project_id)
+    models = [
+        {
+            "id": identity.model_id,
+            "name": identity.model_name,
+            "crn": identity.model_crn,
+            "project_id": identity.project_id,
+            "access_key": identity.access_key,
+            "auth_enabled": options.auth,
+            "created_at": identity.created_at,
+            "description": "fraud classifier served by modelvigil",
+        }
+    ]
+    if search_filter:
+        try:
+            wanted = json.loads(search_filter)
+        except ValueError:
+            raise APIv2Error(400, "search_filter must be a JSON object", code=3) from None
+        if not isinstance(wanted, dict):
+            raise APIv2Error(400, "search_filter must be a JSON object", code=3)
+        models = [m for m in models if all(str(v) in str(m.get(k, "")) for k, v in wanted.items())]
+    return {"models": models, "next_page_token": ""}
+
+
+@router.get("/{model_id}/builds")
+async def list_builds(project_id: str, model_id: str, identity: Identity) -> dict[str, Any]:
+    _check_project(identity, project_id)
+    if model_id != identity.model_id:
+        raise APIv2Error(404, f"model {model_id!r} not found", code=5)
+    build = {
+        "id": identity.build_id,
+        "crn": identity.build_crn,
+        "model_id": identity.model_id,
+        "status": "built",
+        "created_at": identity.created_at,
+    }
+    return {"model_builds": [build], "next_page_token": ""}
+
+
+@router.get("/{model_id}/builds/{build_id}/deployments")
+async def list_deployments(
+    project_id: str, model_id: str, build_id: str, identity: Identity, options: Options
+) -> dict[str, Any]:
+    _check_project(identity, project_id)
+    if model_id != identity.model_id or build_id != identity.build_id:
+        raise APIv2Error(404, "model build not found", code=5)
+    deployment = {
+        "id": identity.deployment_id,
+        "crn": identity.deployment_crn,
+        "model_id": identity.model_id,
+        "build_id": identity.build_id,
+        "status": "deployed",
+        "replicas": options.replicas,
+        "created_at": identity.created_at,
+    }
+    return {"model_deployments": [deployment], "next_page_token": ""}

@@ -1,0 +1,77 @@
+"""The embedded, CML-compatible model service: a FastAPI app assembled from one router per surface.
+
+- `model`: `POST /model`, CML's model endpoint.
+- `metrics`: `POST /metrics/delayed[/bulk]`, `POST /metrics/aggregate`, `GET /metrics`: CML's
+  metrics SDK over HTTP, for clients outside a workspace.
+- `apiv2`: the CML API v2 subset that deployment discovery uses.
+- `monitoring`: the live Monitoring page and its data.
+- `health`: unauthenticated liveness, no secrets.
+
+Errors: see `errors` (400 malformed JSON, 401 bad or missing token, 404 unknown access key, 413
+over the size limit, 422 wrong content, 429 all replicas busy, 503 store unreachable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelvigil.model import FraudModel
+from modelvigil.service import apiv2, health, metrics, model, monitoring
+from modelvigil.service.deps import ServiceState
+from modelvigil.service.errors import install_handlers
+from modelvigil.service.limits import LimitBodySize
+from modelvigil.service.options import ServiceOptions
+from modelvigil.service.scoring import BatchScorer
+from modelvigil.service.telemetry import PROCESS_SAMPLE_S, CountModelCalls, RequestTelemetry
+from modelvigil.settings import ServiceIdentity
+from modelvigil.store import MetricsStore
+
+
+async def _sample_process(telemetry: RequestTelemetry) -> None:
+    while True:
+        telemetry.sample_process()
+        await asyncio.sleep(PROCESS_SAMPLE_S)
+
+
+def create_app(
+    identity: ServiceIdentity,
+    fraud_model: FraudModel,
+    store: MetricsStore,
+    options: ServiceOptions | None = None,
+) -> FastAPI:
+    options = options or ServiceOptions()
+    state = ServiceState(
+        identity=identity,
+        store=store,
+        options=options,
+        scorer=BatchScorer(fraud_model, store, identity, model_threads=options.model_threads),
+        telemetry=RequestTelemetry(),
+        replicas=asyncio.Semaphore(options.replicas),
+        expected_token=identity.api_key.get_secret_value().encode(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sampler = asyncio.create_task(_sample_process(state.telemetry))
+        yield
+        sampler.cancel()
+        state.scorer.close()
+
+    app = FastAPI(
+        title="modelvigil model service",
+        description="A local, CML-compatible model endpoint and Model Metrics Store.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_handlers(app)
+    for router in (model.router, metrics.router, monitoring.router, apiv2.router, health.router):
+        app.include_router(router)
+    app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
+    # Outermost, so refused calls (413 included) are counted too.
+    app.add_middleware(CountModelCalls, telemetry=state.telemetry, deployment_crn=identity.deployment_crn)
+    return app

@@ -1,0 +1,219 @@
+"""Running the embedded service: in this process (a thread, for tests and the demo) or as `serve`.
+
+`ensure_service` is what makes the main job work on a fresh machine: use the configured service,
+else one already running on the default port, else start one here for as long as it is needed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+import uvicorn
+
+from modelvigil.model import FraudModel
+from modelvigil.service.app import create_app
+from modelvigil.service.faults import FaultInjector, FaultPlan
+from modelvigil.service.options import ServiceOptions
+from modelvigil.settings import (
+    CMLEnvironment,
+    ServiceIdentity,
+    Settings,
+    load_or_create_identity,
+    read_identity,
+)
+from modelvigil.store import MetricsStore
+
+
+class InsecureBind(ValueError):
+    """Serving without auth on an address other machines can reach."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, auth: bool, allow_insecure: bool) -> None:
+    if not auth and not is_loopback(host) and not allow_insecure:
+        raise InsecureBind(
+            f"refusing to serve without auth on {host}: other machines could call the model and read "
+            "its metrics. Turn auth on, bind to 127.0.0.1, or pass --allow-insecure-bind."
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this: without it, keep-alive answers wait on delayed ACKs (~40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def build_server(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    options: ServiceOptions | None = None,
+    model: FraudModel | None = None,
+    allow_insecure_bind: bool = False,
+    faults: FaultPlan | None = None,
+) -> tuple[uvicorn.Server, socket.socket, ServiceIdentity, MetricsStore]:
+    options = options or ServiceOptions()
+    check_bind(host, options.auth, allow_insecure_bind)
+    identity = load_or_create_identity(settings)
+    model = model or FraudModel.load_or_train(settings.model_path())
+    store = MetricsStore(settings.resolved_store_url())
+    app: Any = create_app(identity, model, store, options)
+    if faults is not None and faults.shares:
+        app = FaultInjector(app, faults)
+    return uvicorn_server(app), bind(host, port), identity, store
+
+
+def uvicorn_server(app: Any) -> uvicorn.Server:
+    # access_log off: the access log would print query strings (?accessKey=...) to the console.
+    # log_config None: uvicorn must not reconfigure the process's logging. Inside a Prefect flow
+    # run that reconfiguration flushes Prefect's API log handler under the logging lock: deadlock.
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=30,
+        proxy_headers=False,  # no proxy in front of the embedded service: skip X-Forwarded-* handling
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+def wait_for_health(
+    health_url: str, timeout_s: float, process: subprocess.Popen[Any] | None = None, interval_s: float = 0.2
+) -> bool:
+    """Poll `health_url` until it answers 2xx (True), the timeout passes or `process` exits (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(health_url, timeout=2).ok:
+                return True
+        except requests.RequestException:
+            pass
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(interval_s)
+    return False
+
+
+def _is_our_service(url: str, settings: Settings) -> bool:
+    """Up, and serving this home's identity (another home's service would refuse our key)."""
+    try:
+        health = requests.get(f"{url}/health", timeout=1.0)
+    except requests.RequestException:
+        return False
+    identity = read_identity(settings)
+    return (
+        health.ok
+        and identity is not None
+        and health.json().get("model_deployment_crn") == identity.deployment_crn
+    )
+
+
+def exit_with_parent(server: uvicorn.Server, parent_pid: int) -> None:
+    """Stop `server` once `parent_pid` is gone (re-parented), so a killed client orphans no service."""
+
+    def watch() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent_pid:
+                server.should_exit = True
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+@contextmanager
+def run_in_subprocess(settings: Settings, startup_timeout_s: float = 180.0) -> Iterator[str]:
+    """`modelvigil serve` in a child process on a free loopback port, for as long as the block runs.
+
+    A process of its own, not a thread: client and service would otherwise share one GIL
+    (measured: 233 requests/s in one process against 466 with the service apart).
+    """
+    load_or_create_identity(settings)  # the child and this process must agree on the keys
+    env = {**os.environ, "MODELVIGIL_HOME": str(settings.home)}
+    if settings.store_url:
+        env["MODELVIGIL_STORE_URL"] = settings.store_url
+    log_path = settings.home / "embedded-service.log"
+    for _ in range(3):  # the free port can be taken between our probe and the child's bind
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        with open(log_path, "ab") as log:
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "modelvigil",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--exit-with-parent",
+                    str(os.getpid()),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + startup_timeout_s
+        while child.poll() is None and time.monotonic() < deadline and not _is_our_service(url, settings):
+            time.sleep(0.1)
+        if child.poll() is None and _is_our_service(url, settings):
+            break
+        child.terminate()
+        child.wait(timeout=30)
+    else:
+        raise RuntimeError(f"the embedded service did not start; see {log_path}")
+    try:
+        yield url
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@contextmanager
+def ensure_service(settings: Settings) -> Iterator[str | None]:
+    """Yield the base URL of a service to talk to: the configured one; None inside a CML workspace
+    (`connect` then finds the model there); else this home's service on the default port; else the
+    embedded service, started here for as long as the block runs."""
+    if settings.service_url:
+        yield settings.service_url.rstrip("/")
+        return
+    if CMLEnvironment.from_env() is not None:
+        yield None
+        return
+    default = f"http://127.0.0.1:{settings.port}"
+    if _is_our_service(default, settings):
+        yield default
+        return
+    with run_in_subprocess(settings) as url:
+        yield url

@@ -1,0 +1,115 @@
+"""`/metrics/...`: what CML's metrics SDK does inside a workspace, over HTTP for clients outside one.
+
+`POST /metrics/delayed` and `/metrics/delayed/bulk` (`track_delayed_metrics`), `POST
+/metrics/aggregate` (`track_aggregate_metrics`), `GET /metrics` (`read_metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from pydantic import AfterValidator, BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from modelvigil.protocol import MAX_MS
+from modelvigil.service.deps import AUTHORIZED, Identity, Store
+from modelvigil.service.errors import ServiceError
+
+router = APIRouter(dependencies=AUTHORIZED)
+
+
+def _finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(metrics, allow_nan=False)
+    except ValueError:
+        raise ValueError("metrics must be finite JSON values (no NaN or Infinity)") from None
+    return metrics
+
+
+FiniteMetrics = Annotated[dict[str, Any], Field(min_length=1), AfterValidator(_finite_json)]
+
+
+class DelayedMetrics(BaseModel):
+    prediction_uuid: str = Field(min_length=1, max_length=64)
+    metrics: FiniteMetrics
+
+
+class DelayedMetricsBulk(BaseModel):
+    items: list[DelayedMetrics] = Field(min_length=1, max_length=100_000)
+
+
+class AggregateMetrics(BaseModel):
+    metrics: FiniteMetrics
+    start_timestamp_ms: int = Field(ge=0, le=MAX_MS)
+    end_timestamp_ms: int = Field(ge=0, le=MAX_MS)
+    model_deployment_crn: str | None = Field(default=None, max_length=300)
+
+
+@router.post("/metrics/delayed")
+async def track_delayed(body: DelayedMetrics, store: Store) -> dict[str, Any]:
+    """`cdsw.track_delayed_metrics`: merge metrics (e.g. `final_label`) into one prediction."""
+    written = await run_in_threadpool(store.merge_delayed, [(body.prediction_uuid, body.metrics)])
+    return {"success": True, "stored": written}
+
+
+@router.post("/metrics/delayed/bulk")
+async def track_delayed_bulk(body: DelayedMetricsBulk, store: Store) -> dict[str, Any]:
+    """Many delayed metrics in one transaction: all stored, or none (404 names the unknown)."""
+    items = [(item.prediction_uuid, item.metrics) for item in body.items]
+    written = await run_in_threadpool(store.merge_delayed, items)
+    return {"success": True, "stored": written}
+
+
+@router.post("/metrics/aggregate")
+async def track_aggregate(
+    body: AggregateMetrics,
+    store: Store,
+    identity: Identity,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> dict[str, Any]:
+    """`cdsw.track_aggregate_metrics`: a record with an empty prediction uuid covering a window.
+
+    With an `Idempotency-Key` header, a repeated key stores nothing new (`stored: false`).
+    """
+    if body.end_timestamp_ms < body.start_timestamp_ms:
+        raise ServiceError(422, "end_timestamp_ms is before start_timestamp_ms")
+    crn = body.model_deployment_crn or identity.deployment_crn
+    if crn != identity.deployment_crn:
+        raise ServiceError(404, "unknown model_deployment_crn")
+    stored = await run_in_threadpool(
+        lambda: store.record_aggregate(
+            body.metrics,
+            body.start_timestamp_ms,
+            body.end_timestamp_ms,
+            model_deployment_crn=crn,
+            model_crn=identity.model_crn,
+            model_build_crn=identity.build_crn,
+            idempotency_key=idempotency_key,
+        )
+    )
+    return {"success": True, "stored": stored}
+
+
+@router.get("/metrics")
+async def read_metrics(
+    store: Store,
+    model_deployment_crn: Annotated[str | None, Query(max_length=300)] = None,
+    start_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
+    end_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
+    model_crn: Annotated[str | None, Query(max_length=300)] = None,
+    model_build_crn: Annotated[str | None, Query(max_length=300)] = None,
+) -> dict[str, Any]:
+    """`cdsw.read_metrics`: records in `{"metrics": [...]}`, any one CRN is enough."""
+    try:
+        return await run_in_threadpool(
+            store.read_metrics,
+            model_deployment_crn,
+            start_timestamp_ms,
+            end_timestamp_ms,
+            model_crn,
+            model_build_crn,
+        )
+    except ValueError as exc:
+        raise ServiceError(422, str(exc)) from None

@@ -1,0 +1,200 @@
+"""The service's own Monitoring tab: `GET /monitoring` (a page), `GET /monitoring/app.js` (its
+hand-written script) and `GET /monitoring/data` (the JSON the page polls; part of the API).
+
+The page and script are static and hold nothing secret: the page asks for the API key and sends it
+as a Bearer header from the browser's session storage, never in a URL. The data route needs the
+same key as the rest of the API. Its figures are sums over pre-counted 5-second buckets (HTTP
+side: `telemetry`, in memory; model side: `live_counts`, in the store), so a refresh costs
+the same with a thousand stored records or a million.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from modelvigil.protocol import BUCKET_MS, MAX_MS, now_ms
+from modelvigil.service.deps import AUTHORIZED, Service
+from modelvigil.service.errors import ServiceError
+from modelvigil.service.telemetry import RequestTelemetry
+from modelvigil.store import MetricsStore, live_counts
+
+STATIC = Path(__file__).parent / "static"
+MAX_RANGE_MS = 31 * 24 * 3600 * 1000
+MAX_BUCKETS = 2_000
+TARGET_BUCKETS = 120
+
+
+class ServiceSeries(BaseModel):
+    requests: list[int]
+    requests_per_second: list[float]
+    failed: dict[str, list[int]] = Field(description="HTTP status -> failed calls per bucket")
+    latency_p50_ms: list[float | None]
+    latency_p95_ms: list[float | None]
+    request_bytes_mean: list[float | None]
+    response_bytes_mean: list[float | None]
+    cpu_percent: list[float | None] = Field(
+        description="CPU of the service process (every deployment it serves), 100 = one core busy"
+    )
+    memory_rss_mb: list[float | None] = Field(description="largest resident memory of the service process")
+
+
+class ModelSeries(BaseModel):
+    calls: list[int] = Field(description="prediction records stored per bucket")
+    predictions: dict[str, list[int]] = Field(description="class (as JSON text) -> predicted rows per bucket")
+    labelled: list[int] = Field(description="rows with ground truth, by prediction time")
+    correct: list[int]
+    label_coverage: list[float | None]
+    accuracy: list[float | None]
+
+
+class Totals(BaseModel):
+    requests: int
+    failed: int
+    calls: int
+    predictions: int
+    labelled: int
+    correct: int
+    label_coverage: float | None
+    accuracy: float | None
+
+
+class MonitoringData(BaseModel):
+    deployment_crn: str
+    deployments: list[str]
+    start_ms: int
+    end_ms: int
+    step_ms: int
+    bucket_starts: list[int]
+    service: ServiceSeries
+    model: ModelSeries
+    totals: Totals
+    service_counting_since_ms: int = Field(description="HTTP figures cover calls since this time")
+
+
+class RangeError(ValueError):
+    pass
+
+
+def choose_step(start_ms: int, end_ms: int, step_ms: int | None) -> int:
+    if end_ms <= start_ms:
+        raise RangeError(f"end_ms ({end_ms}) must be after start_ms ({start_ms})")
+    if end_ms - start_ms > MAX_RANGE_MS:
+        raise RangeError(f"range over 31 days ({(end_ms - start_ms) / 86_400_000:.1f} days): narrow it")
+    if step_ms is None:
+        raw = -(-(end_ms - start_ms) // TARGET_BUCKETS)
+        step_ms = max(BUCKET_MS, -(-raw // BUCKET_MS) * BUCKET_MS)
+    elif step_ms % BUCKET_MS:
+        raise RangeError(f"step_ms must be a multiple of {BUCKET_MS} (the counting bucket), got {step_ms}")
+    if (end_ms - start_ms) / step_ms > MAX_BUCKETS:
+        raise RangeError(f"{(end_ms - start_ms) // step_ms} buckets: at most {MAX_BUCKETS}; raise step_ms")
+    return step_ms
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def monitoring_data(
+    store: MetricsStore,
+    telemetry: RequestTelemetry,
+    crn: str,
+    served: list[str],
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+) -> MonitoringData:
+    first = start_ms - start_ms % step_ms
+    starts = list(range(first, end_ms, step_ms))
+    n = len(starts)
+    service = telemetry.read(crn, starts, step_ms)
+    calls, labelled, correct = [0] * n, [0] * n, [0] * n
+    predictions: dict[str, list[int]] = {}
+    for b, metric, label, count in store.live_series(crn, first, end_ms, step_ms):
+        i = (b - first) // step_ms
+        if not 0 <= i < n:
+            continue
+        if metric == live_counts.CALLS:
+            calls[i] += count
+        elif metric == live_counts.PREDICTIONS:
+            predictions.setdefault(label, [0] * n)[i] += count
+        elif metric == live_counts.LABELLED:
+            labelled[i] += count
+        elif metric == live_counts.CORRECT:
+            correct[i] += count
+    predicted = [sum(series[i] for series in predictions.values()) for i in range(n)]
+    failed_total = sum(sum(v) for v in service["failed"].values())
+    return MonitoringData(
+        deployment_crn=crn,
+        deployments=sorted(set(served) | set(store.live_deployments())),
+        start_ms=start_ms,
+        end_ms=end_ms,
+        step_ms=step_ms,
+        bucket_starts=starts,
+        service=ServiceSeries(**service),
+        model=ModelSeries(
+            calls=calls,
+            predictions=dict(sorted(predictions.items())),
+            labelled=labelled,
+            correct=correct,
+            label_coverage=[_ratio(labelled[i], predicted[i]) for i in range(n)],
+            accuracy=[_ratio(correct[i], labelled[i]) for i in range(n)],
+        ),
+        totals=Totals(
+            requests=sum(service["requests"]),
+            failed=failed_total,
+            calls=sum(calls),
+            predictions=sum(predicted),
+            labelled=sum(labelled),
+            correct=sum(correct),
+            label_coverage=_ratio(sum(labelled), sum(predicted)),
+            accuracy=_ratio(sum(correct), sum(labelled)),
+        ),
+        service_counting_since_ms=telemetry.since_ms,
+    )
+
+
+router = APIRouter()
+
+
+@router.get("/monitoring", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "monitoring.html", media_type="text/html")
+
+
+@router.get("/monitoring/app.js", include_in_schema=False)
+async def script() -> FileResponse:
+    return FileResponse(STATIC / "monitoring.js", media_type="text/javascript")
+
+
+@router.get("/monitoring/data", dependencies=AUTHORIZED, response_model=MonitoringData)
+async def data(
+    service: Service,
+    deployment: Annotated[str | None, Query(max_length=300, description="default: the served one")] = None,
+    start_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="default: end - 5 min")] = None,
+    end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="default: now")] = None,
+    step_ms: Annotated[
+        int | None, Query(ge=BUCKET_MS, le=MAX_RANGE_MS, description="default: about 120 buckets")
+    ] = None,
+) -> MonitoringData:
+    """The live Monitoring page's figures for one deployment, per time bucket.
+
+    HTTP side (`service`): every `POST /model` this process answered, refused ones included.
+    Model side (`model`): prediction records and ground truth as stored, accuracy and label
+    coverage by prediction time, updated as labels arrive.
+    """
+    end = now_ms() if end_ms is None else end_ms
+    start = end - 5 * 60 * 1000 if start_ms is None else start_ms
+    try:
+        step = choose_step(start, end, step_ms)
+    except RangeError as exc:
+        raise ServiceError(422, str(exc)) from None
+    served = service.identity.deployment_crn
+    return await run_in_threadpool(
+        monitoring_data, service.store, service.telemetry, deployment or served, [served], start, end, step
+    )

@@ -1,0 +1,19 @@
+"""How the embedded service is run: auth, replicas, queueing, body limit, model threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    auth: bool = True
+    # CML: each replica serves one request at a time; the router waits up to 30 s, then 429.
+    # Here `replicas` bounds the requests in flight; those in flight are scored in batches.
+    replicas: int = 8
+    queue_timeout_s: float = 30.0
+    max_body_bytes: int = MAX_BODY_BYTES
+    # OpenMP threads per model call; 1 is fastest under load on a small machine (see `scoring`).
+    model_threads: int = 1

@@ -1,0 +1,22 @@
+"""The store's own errors: the service turns them into 503 and 404 answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached or refused the write; nothing was stored."""
+
+
+class UnknownPredictions(StoreError):
+    """Delayed metrics named prediction uuids the store has no record of."""
+
+    def __init__(self, uuids: Sequence[str]) -> None:
+        self.uuids = list(uuids)
+        shown = ", ".join(self.uuids[:20]) + (" ..." if len(self.uuids) > 20 else "")
+        super().__init__(f"{len(self.uuids)} unknown prediction uuid(s): {shown}")

@@ -1,0 +1,70 @@
+"""`read_frame`'s way through the database: the driver's own cursor, streamed, and each block of
+rows turned into the frame shape (`record_frames`) column-wise.
+
+SQLAlchemy's Row objects cost more than the parsing does, so blocks come from the DBAPI cursor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import LargeBinary, cast, func
+from sqlalchemy.engine import Connection, Dialect
+
+from modelvigil.store.record_frames import build_frame, parse_json_lines, parse_values
+
+
+@contextmanager
+def raw_cursor(conn: Connection, stmt: Any, dialect: Dialect) -> Iterator[Any]:
+    """A DBAPI cursor running `stmt`, streaming: server-side on Postgres, so neither the driver
+    nor this process holds the whole result at once."""
+    compiled = stmt.compile(dialect=dialect)
+    params = compiled.construct_params()
+    raw = conn.connection.dbapi_connection
+    if dialect.name == "postgresql":
+        # Plan for reading every row, not the first few (a cursor's default); binary results
+        # carry bytea as bytes, not hex text (measured 2.04 s -> 1.45 s per 100k records).
+        setting = raw.cursor()
+        setting.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        setting.close()
+        cursor = raw.cursor(name=f"mv_read_{uuid.uuid4().hex[:8]}", binary=True)
+        cursor.execute(str(compiled), params)
+    else:
+        cursor = raw.cursor()
+        cursor.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def as_bytes(column: Any, dialect: Dialect) -> Any:
+    """The column as UTF-8 bytes, ready for Arrow without a decode and re-encode in Python."""
+    if dialect.name == "postgresql":
+        return func.convert_to(column, "UTF8")
+    return cast(column, LargeBinary)
+
+
+def frame_block(block: Sequence[Any], keys: Sequence[str]) -> pd.DataFrame:
+    columns = list(zip(*block, strict=True))
+    uuids, starts, ends, texts = columns[:4]
+    base = pd.DataFrame(
+        {
+            "prediction_uuid": np.asarray(uuids, dtype=object),
+            "start_ms": np.asarray(starts, dtype=np.int64),
+            "end_ms": np.asarray(ends, dtype=np.int64),
+        }
+    )
+    table = parse_json_lines(b"\n".join(texts), len(texts))
+    late = {}
+    arrived = np.full(len(block), -1, dtype=np.int64)
+    for i, key in enumerate(keys):
+        late[key] = parse_values(columns[4 + 2 * i])
+        got = np.asarray(columns[5 + 2 * i], dtype=float)
+        arrived = np.maximum(arrived, np.nan_to_num(got, nan=-1).astype(np.int64))
+    return build_frame(base, table, late, arrived)

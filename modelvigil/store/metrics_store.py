@@ -1,0 +1,446 @@
+"""The Model Metrics Store: one record per prediction as CML keeps it, plus aggregate records.
+
+Tables: see `schema`. Two read paths: `read_metrics` returns CML's `{"metrics": [...]}`;
+`read_frame` returns one DataFrame row per scored row, parsed column-wise by Arrow, never one
+Python dict per record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pandas as pd
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from modelvigil.protocol import LABEL_KEY, now_ms
+from modelvigil.store import live_counts
+from modelvigil.store.errors import StoreError, StoreUnavailable, UnknownPredictions
+from modelvigil.store.frame_query import as_bytes, frame_block, raw_cursor
+from modelvigil.store.record_frames import aggregates_frame, empty_frame
+from modelvigil.store.schema import DELAYED_KEYS, delayed, live, make_engine, metadata, records
+
+_CHUNK = 5_000  # rows per statement: under every driver's parameter limit
+_READ_BLOCK = 100_000  # records parsed at a time by read_frame
+_MAX_DELAYED_KEYS = 60
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    model_crn: str
+    model_build_crn: str
+    model_deployment_crn: str
+    prediction_uuid: str
+    start_ms: int
+    end_ms: int
+    metrics: Mapping[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    prediction_uuid: str
+    metrics: dict[str, Any]
+    replayed: bool  # True when the idempotency key had been seen and nothing new was written
+
+
+def _dumps(value: Any) -> str:
+    # orjson writes NaN as null (NaN is not JSON); callers turn missing values into None first.
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses and JSON allows, such as integers beyond 64 bits
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+class MetricsStore:
+    """All reads and writes of prediction and aggregate records. Thread-safe; share one per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        # Statements built once: building them per call showed in the service's profile.
+        self._count_live = live_counts.upsert(live, self._insert)
+        self._insert_plain = self._insert(records).returning(records.c.prediction_uuid)
+        self._insert_keyed = (
+            self._insert(records)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(records.c.prediction_uuid)
+        )
+        self._schema_ready = False
+        with suppress(StoreUnavailable):  # a store that is down now may be up by the first call
+            self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        try:
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+                for index in delayed.indexes:  # added after the first release: older stores lack it
+                    index.create(self.engine, checkfirst=True)
+            except OperationalError:
+                raise
+            except SQLAlchemyError:
+                # Another process created the tables between our check and our CREATE.
+                metadata.create_all(self.engine, checkfirst=True)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+        self._schema_ready = True
+
+    @contextmanager
+    def _connect(self, write: bool) -> Iterator[Connection]:
+        """A connection (a transaction when writing); an unreachable database is StoreUnavailable."""
+        self._ensure_schema()
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self._connect(write=False) as conn:
+            conn.execute(select(1))
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def record_prediction(self, rec: PredictionRecord) -> StoredPrediction:
+        """Store one prediction; with an idempotency key seen before, return the first one instead."""
+        return self.record_predictions([rec])[0]
+
+    def record_predictions(self, recs: Sequence[PredictionRecord]) -> list[StoredPrediction]:
+        """Store many predictions in one transaction, in order.
+
+        A record whose idempotency key is already stored (or appears earlier in `recs`) is not
+        written; its result is the first record with that key, marked `replayed`.
+        """
+        first_of_key: dict[str, int] = {}
+        rows = []
+        for i, rec in enumerate(recs):
+            if rec.idempotency_key is not None:
+                if rec.idempotency_key in first_of_key:
+                    continue
+                first_of_key[rec.idempotency_key] = i
+            rows.append(
+                {
+                    "model_crn": rec.model_crn,
+                    "model_build_crn": rec.model_build_crn,
+                    "model_deployment_crn": rec.model_deployment_crn,
+                    "prediction_uuid": rec.prediction_uuid,
+                    "idempotency_key": rec.idempotency_key,
+                    "start_ms": rec.start_ms,
+                    "end_ms": rec.end_ms,
+                    "metrics": _dumps(dict(rec.metrics)),
+                }
+            )
+        if not rows:
+            return []
+        stmt = self._insert_keyed if first_of_key else self._insert_plain
+        earlier: dict[str, StoredPrediction] = {}
+        with self._connect(write=True) as conn:
+            inserted = set(conn.execute(stmt, rows).scalars().all())
+            counts = live_counts.prediction_counts(
+                (r.model_deployment_crn, r.start_ms, r.metrics) for r in recs if r.prediction_uuid in inserted
+            )
+            live_counts.add(conn, self._count_live, counts)
+            lost_keys = [k for k, i in first_of_key.items() if recs[i].prediction_uuid not in inserted]
+            for chunk in _chunks(lost_keys, _CHUNK):
+                for key, uuid_, metrics in conn.execute(
+                    select(records.c.idempotency_key, records.c.prediction_uuid, records.c.metrics).where(
+                        records.c.idempotency_key.in_(chunk)
+                    )
+                ):
+                    earlier[key] = StoredPrediction(uuid_, json.loads(metrics), replayed=True)
+        out = []
+        for i, rec in enumerate(recs):
+            key = rec.idempotency_key
+            if key is None:
+                out.append(StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False))
+            elif key in earlier:
+                out.append(earlier[key])
+            elif first_of_key[key] == i:
+                out.append(StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False))
+            else:  # repeated within this batch: the first one's answer
+                first = recs[first_of_key[key]]
+                out.append(StoredPrediction(first.prediction_uuid, dict(first.metrics), replayed=True))
+        return out
+
+    def record_aggregate(
+        self,
+        metrics: Mapping[str, Any],
+        start_ms: int,
+        end_ms: int,
+        *,
+        model_deployment_crn: str,
+        model_crn: str = "",
+        model_build_crn: str = "",
+        idempotency_key: str | None = None,
+    ) -> bool:
+        """Insert an aggregate record. Returns False when `idempotency_key` was stored before."""
+        if end_ms < start_ms:
+            raise ValueError(f"end_timestamp_ms ({end_ms}) is before start_timestamp_ms ({start_ms})")
+        row = {
+            "model_crn": model_crn,
+            "model_build_crn": model_build_crn,
+            "model_deployment_crn": model_deployment_crn,
+            "prediction_uuid": None,
+            # Own namespace: a prediction's key and an aggregate's key never collide.
+            "idempotency_key": None if idempotency_key is None else f"aggregate:{idempotency_key}",
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "metrics": _dumps(dict(metrics)),
+        }
+        stmt = self._insert(records).values(**row)
+        if idempotency_key is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        with self._connect(write=True) as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def merge_delayed(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+        """Merge delayed metrics into predictions, all or nothing. Returns the number of values written.
+
+        Raises UnknownPredictions (writing nothing) when any uuid has no prediction record.
+        """
+        latest: dict[tuple[str, str], str] = {}
+        for uuid_, metrics in items:
+            for key, value in metrics.items():
+                latest[(uuid_, key)] = _dumps(value)  # later value wins, within a batch too
+        if not latest:
+            return 0
+        arrived = now_ms()
+        rows = [
+            {"prediction_uuid": u, "key": k, "value": v, "arrived_ms": arrived}
+            for (u, k), v in latest.items()
+        ]
+        uuids = sorted({u for u, _ in latest})
+
+        labels = {u: v for (u, k), v in latest.items() if k == LABEL_KEY}
+
+        def write(conn: Connection) -> None:
+            known: set[str] = set()
+            judged = []  # for the live counters: what each label replaces, on which prediction
+            for chunk in _chunks(uuids, _CHUNK):
+                if not labels:
+                    query = select(records.c.prediction_uuid).where(records.c.prediction_uuid.in_(chunk))
+                    known.update(conn.execute(query).scalars().all())
+                    continue
+                old = delayed.alias("old")
+                query = (
+                    select(
+                        records.c.prediction_uuid,
+                        records.c.model_deployment_crn,
+                        records.c.start_ms,
+                        records.c.metrics,
+                        old.c.value,
+                    )
+                    .select_from(
+                        records.outerjoin(
+                            old,
+                            and_(
+                                old.c.prediction_uuid == records.c.prediction_uuid,
+                                old.c.key == LABEL_KEY,
+                            ),
+                        )
+                    )
+                    .where(records.c.prediction_uuid.in_(chunk))
+                    .with_for_update(of=records)  # Postgres: one label update per uuid at a time
+                )
+                for uuid_, crn, start_ms, metrics, previous in conn.execute(query):
+                    known.add(uuid_)
+                    if uuid_ in labels:
+                        judged.append((crn, start_ms, metrics, previous, labels[uuid_]))
+            unknown = [u for u in uuids if u not in known]
+            if unknown:
+                raise UnknownPredictions(unknown)
+            live_counts.add(conn, self._count_live, live_counts.label_counts(judged))
+            stmt = self._insert(delayed)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["prediction_uuid", "key"],
+                set_={"value": stmt.excluded.value, "arrived_ms": stmt.excluded.arrived_ms},
+            )
+            for chunk in _chunks(rows, _CHUNK):
+                conn.execute(stmt, chunk)
+
+        self._write(write)
+        return len(rows)
+
+    def _write(self, work: Any) -> None:
+        with self._connect(write=True) as conn:
+            work(conn)
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    def _where(
+        self,
+        model_deployment_crn: str | None,
+        model_crn: str | None,
+        model_build_crn: str | None,
+        start_ms: int | None,
+        end_ms: int | None,
+    ) -> Any:
+        if not (model_deployment_crn or model_crn or model_build_crn):
+            raise ValueError("give at least one of model_deployment_crn, model_crn, model_build_crn")
+        start = 0 if start_ms is None else int(start_ms)
+        end = now_ms() if end_ms is None else int(end_ms)
+        if end < start:
+            raise ValueError(f"end_timestamp_ms ({end}) is before start_timestamp_ms ({start})")
+        cond = [records.c.start_ms >= start, records.c.start_ms <= end]
+        if model_deployment_crn:
+            cond.append(records.c.model_deployment_crn == model_deployment_crn)
+        if model_crn:
+            cond.append(records.c.model_crn == model_crn)
+        if model_build_crn:
+            cond.append(records.c.model_build_crn == model_build_crn)
+        return and_(*cond)
+
+    def read_metrics(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """CML's `read_metrics` result: `{"metrics": [record, ...]}` in time order."""
+        where = self._where(
+            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
+        )
+        with self._connect(write=False) as conn:
+            rows = conn.execute(select(records).where(where).order_by(records.c.start_ms, records.c.id)).all()
+            late = self._delayed_for(conn, where)
+        merged: dict[str, dict[str, Any]] = {}
+        for uuid_, key, value, _arrived in late:
+            merged.setdefault(uuid_, {})[key] = json.loads(value)
+        out = []
+        for r in rows:
+            metrics = json.loads(r.metrics)
+            if r.prediction_uuid in merged:
+                metrics.update(merged[r.prediction_uuid])
+            out.append(
+                {
+                    "modelCrn": r.model_crn,
+                    "modelBuildCrn": r.model_build_crn,
+                    "modelDeploymentCrn": r.model_deployment_crn,
+                    "startTimeStampMs": r.start_ms,
+                    "endTimeStampMs": r.end_ms,
+                    "predictionUuid": r.prediction_uuid or "",
+                    "metrics": metrics,
+                }
+            )
+        return {"metrics": out}
+
+    def _delayed_for(self, conn: Connection, where: Any) -> list[Any]:
+        stmt = (
+            select(delayed.c.prediction_uuid, delayed.c.key, delayed.c.value, delayed.c.arrived_ms)
+            .join(records, records.c.prediction_uuid == delayed.c.prediction_uuid)
+            .where(where)
+        )
+        return conn.execute(stmt).all()
+
+    def live_series(
+        self, model_deployment_crn: str, start_ms: int, end_ms: int, step_ms: int
+    ) -> list[tuple[int, str, str, int]]:
+        """The live counters (see `live_counts`) summed per `step_ms` bucket: (bucket start,
+        metric, label, count)."""
+        with self._connect(write=False) as conn:
+            return live_counts.read(conn, live, model_deployment_crn, start_ms, end_ms, step_ms)
+
+    def live_deployments(self) -> list[str]:
+        with self._connect(write=False) as conn:
+            return live_counts.deployments(conn, live)
+
+    def count(self, model_deployment_crn: str, *, aggregates: bool = False) -> int:
+        cond = records.c.prediction_uuid.is_(None) if aggregates else records.c.prediction_uuid.is_not(None)
+        with self._connect(write=False) as conn:
+            return conn.execute(
+                select(func.count()).where(records.c.model_deployment_crn == model_deployment_crn, cond)
+            ).scalar_one()
+
+    def read_frame(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> pd.DataFrame:
+        """Prediction records as one row per scored row, delayed metrics merged (shape: see
+        `record_frames`). Read in blocks, so memory holds one block's JSON at a time."""
+        where = self._where(
+            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
+        )
+        where = and_(where, records.c.prediction_uuid.is_not(None))
+        parts = []
+        with self._connect(write=False) as conn:
+            keys = list(conn.execute(DELAYED_KEYS).scalars())
+            if len(keys) > _MAX_DELAYED_KEYS:
+                raise StoreError(
+                    f"{len(keys)} distinct delayed metric keys in this store; read_frame joins one table "
+                    f"per key and supports at most {_MAX_DELAYED_KEYS} (SQLite joins at most 64 tables)"
+                )
+            # One outer join per delayed key: each record arrives with its late values beside it,
+            # in the same order, so nothing is matched by uuid afterwards.
+            joined: Any = records
+            late_columns = []
+            for i, key in enumerate(keys):
+                late = delayed.alias(f"late{i}")
+                joined = joined.outerjoin(
+                    late, and_(late.c.prediction_uuid == records.c.prediction_uuid, late.c.key == key)
+                )
+                late_columns += [late.c.value, late.c.arrived_ms]
+            stmt = (
+                select(
+                    records.c.prediction_uuid,
+                    records.c.start_ms,
+                    records.c.end_ms,
+                    as_bytes(records.c.metrics, self.engine.dialect),
+                    *late_columns,
+                )
+                .select_from(joined)
+                .where(where)
+                .order_by(records.c.start_ms, records.c.id)
+            )
+            # The driver's own cursor: SQLAlchemy's Row objects cost more than the parsing does.
+            with raw_cursor(conn, stmt, self.engine.dialect) as cursor:
+                while block := cursor.fetchmany(_READ_BLOCK):
+                    parts.append(frame_block(block, keys))
+        if not parts:
+            return empty_frame()
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def read_aggregates_frame(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> pd.DataFrame:
+        """Aggregate records (`track_aggregate_metrics`): `start_ms`, `end_ms` and one column per metric."""
+        where = self._where(
+            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
+        )
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                select(records.c.start_ms, records.c.end_ms, records.c.metrics)
+                .where(where, records.c.prediction_uuid.is_(None))
+                .order_by(records.c.start_ms, records.c.id)
+            ).all()
+        return aggregates_frame(
+            [r.start_ms for r in rows], [r.end_ms for r in rows], [json.loads(r.metrics) for r in rows]
+        )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,106 @@
+"""The store's tables and how to reach them (SQLite or Postgres).
+
+CML does not publish its table schema, only the logical record (`read_metrics`' shape), so this
+layout is ours:
+
+- `mv_metric_records`: one row per prediction call (`prediction_uuid` unique) or per aggregate
+  (`prediction_uuid` NULL, read back as ""), with the metrics the model call tracked as JSON.
+- `mv_delayed_metrics`: one row per (prediction uuid, metric key) that arrived later, such as
+  ground truth. Keeping them apart makes merging a single upsert (safe under concurrent
+  writers, idempotent on retry, later value wins) and keeps each label's arrival time.
+- `mv_live_counts`: the live page's counters (see `live_counts`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+
+from modelvigil.store import live_counts
+from modelvigil.store.errors import StoreError
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+metadata = MetaData()
+_id_type = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+records = Table(
+    "mv_metric_records",
+    metadata,
+    Column("id", _id_type, primary_key=True, autoincrement=True),
+    Column("model_crn", String(300), nullable=False, default=""),
+    Column("model_build_crn", String(300), nullable=False, default=""),
+    Column("model_deployment_crn", String(300), nullable=False),
+    Column("prediction_uuid", String(64), nullable=True, unique=True),
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Index("ix_mv_records_deployment_start", "model_deployment_crn", "start_ms"),
+    Index("ix_mv_records_model_start", "model_crn", "start_ms"),
+    Index("ix_mv_records_build_start", "model_build_crn", "start_ms"),
+)
+
+delayed = Table(
+    "mv_delayed_metrics",
+    metadata,
+    Column("prediction_uuid", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("arrived_ms", BigInteger, nullable=False),
+    Index("ix_mv_delayed_key", "key"),  # lets read_frame list the few keys without a full scan
+)
+
+live = live_counts.define(metadata)
+
+# The distinct delayed keys by skipping through ix_mv_delayed_key: a handful of index probes
+# instead of reading every label (measured 1.5 s at 1M labels on SQLite for SELECT DISTINCT).
+DELAYED_KEYS = text(
+    "WITH RECURSIVE k(key) AS ("
+    " SELECT MIN(key) FROM mv_delayed_metrics"
+    " UNION ALL"
+    " SELECT (SELECT MIN(key) FROM mv_delayed_metrics WHERE key > k.key) FROM k WHERE k.key IS NOT NULL"
+    ") SELECT key FROM k WHERE key IS NOT NULL"
+)
+
+
+def _configure_sqlite(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the one writer; busy_timeout makes writers queue, not fail.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we install
+    dialect = parsed.get_backend_name()
+    if dialect not in SUPPORTED_DIALECTS:
+        raise StoreError(f"unsupported store dialect {dialect!r}; use one of {SUPPORTED_DIALECTS}")
+    if dialect == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, pool_size=8, max_overflow=32, pool_timeout=60)
+        event.listen(engine, "connect", _configure_sqlite)
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=32, pool_timeout=60)
+    return engine

@@ -1,0 +1,120 @@
+"""The alert rules are data: each row fires where it must, stays quiet where it must, and a new
+rule is a new row. One windowing object cuts records and label arrivals alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelvigil.analysis.alerts import RULES, Guard, Rule, evaluate, event_name, resource_id
+from modelvigil.analysis.config import AlertKind, Thresholds
+from modelvigil.analysis.windows import Windowing, WindowKind
+
+
+def _windows(**columns: list[float]) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    base = {
+        "window": list(range(n)),
+        "start_ms": [1000 * i for i in range(n)],
+        "end_ms": [1000 * i + 999 for i in range(n)],
+        "predictions": [500] * n,
+        "accuracy": [0.95] * n,
+        "accuracy_high": [0.97] * n,
+        "n_labelled": [500] * n,
+        "latency_p95_ms": [5.0] * n,
+        "label_coverage": [1.0] * n,
+        "prediction_js": [0.01] * n,
+        "prediction_pvalue": [0.5] * n,
+    }
+    return pd.DataFrame({**base, **columns})
+
+
+NO_DRIFT = pd.DataFrame(columns=["window", "feature", "psi", "psi_critical"])
+
+
+def test_a_healthy_table_raises_nothing():
+    assert evaluate(_windows(accuracy=[0.95, 0.96]), NO_DRIFT, Thresholds()) == []
+
+
+def test_each_window_rule_fires_with_its_numbers():
+    table = _windows(
+        accuracy=[0.95, 0.70, 0.95, 0.95],
+        accuracy_high=[0.97, 0.74, 0.97, 0.97],
+        latency_p95_ms=[5.0, 5.0, 1500.0, 5.0],
+        label_coverage=[1.0, 1.0, 1.0, 0.25],
+    )
+    alerts = evaluate(table, NO_DRIFT, Thresholds())
+    assert [(a.kind, a.window, a.metric, a.value, a.threshold) for a in alerts] == [
+        (AlertKind.accuracy, 1, "accuracy", 0.70, 0.85),
+        (AlertKind.latency, 2, "latency_p95_ms", 1500.0, 1000.0),
+        (AlertKind.coverage, 3, "label_coverage", 0.25, 0.5),
+    ]
+    assert [a.message for a in alerts] == [
+        "window 1: accuracy 0.700 below 0.85 (500 labels)",
+        "window 2: p95 latency 1500 ms above 1000 ms",
+        "window 3: label coverage 0.25 below 0.5",
+    ]
+    assert (alerts[1].window_start_ms, alerts[1].window_end_ms) == (2000, 2999)
+
+
+def test_accuracy_fires_on_its_interval_not_its_point_estimate():
+    point_below_interval_not = _windows(accuracy=[0.80], accuracy_high=[0.90])
+    assert evaluate(point_below_interval_not, NO_DRIFT, Thresholds()) == []
+
+
+def test_prediction_drift_needs_size_and_significance():
+    drifted = dict(prediction_js=[0.3, 0.3, 0.3], prediction_pvalue=[1e-9, 0.01, 1e-9])
+    alerts = evaluate(_windows(**drifted, predictions=[500, 500, 99]), NO_DRIFT, Thresholds())
+    assert [(a.window, a.subject, a.metric) for a in alerts] == [(0, "predictions", "prediction_js")]
+
+
+def test_feature_drift_needs_psi_above_both_the_threshold_and_noise():
+    drift = pd.DataFrame(
+        {
+            "window": [0, 0, 1, 1],
+            "feature": ["age", "amount", "age", "amount"],
+            "psi": [0.40, 0.40, 0.10, 0.40],
+            "psi_critical": [0.05, 0.60, 0.05, 0.05],
+        }
+    )
+    alerts = evaluate(_windows(predictions=[500, 50]), drift, Thresholds())
+    assert [(a.window, a.subject, round(a.value, 2)) for a in alerts] == [(0, "age", 0.40)]
+    assert alerts[0].message == "window 0: feature 'age' drifted (PSI 0.400 > 0.25)"
+
+
+def test_a_new_rule_is_one_more_row():
+    slow_median = Rule(
+        AlertKind.latency,
+        "windows",
+        "latency_p50_ms",
+        "max_p95_latency_ms",
+        ">",
+        "window {window}: median latency {value:.0f} ms",
+        guards=(Guard("requests", ">=", 10),),
+    )
+    table = _windows(latency_p50_ms=[2000.0, 2000.0], requests=[50, 5])
+    alerts = evaluate(table, NO_DRIFT, Thresholds(), [*RULES, slow_median])
+    assert [a.message for a in alerts] == ["window 0: median latency 2000 ms"]
+
+
+def test_event_names_and_resources_come_from_one_place():
+    assert event_name(AlertKind.accuracy) == "modelvigil.alert.accuracy"
+    assert event_name("drift") == "modelvigil.alert.drift"
+    assert resource_id("crn:x/y") == "modelvigil.deployment.crn:x/y"
+    with pytest.raises(ValueError):
+        event_name("nonsense")
+
+
+def test_windowing_by_count_default_and_explicit():
+    assert Windowing().assign(np.arange(25)).tolist() == [i // 3 for i in range(25)]  # ceil(25/10) = 3
+    assert Windowing(size=10).assign(np.arange(25)).tolist() == [0] * 10 + [1] * 10 + [2] * 5
+    assert Windowing().describe() == "count: 10 equal" and Windowing(size=7).describe() == "count: 7"
+
+
+def test_windowing_by_time_aligns_to_the_clock():
+    minute = 60_000
+    stamps = np.array([5 * minute - 1, 5 * minute, 9 * minute + 59_999, 10 * minute, 31 * minute])
+    windowing = Windowing(WindowKind.time, minutes=5)
+    assert windowing.assign(stamps).tolist() == [0, 1, 1, 2, 3]  # [0,5) [5,10) [10,15) [30,35)
+    assert windowing.describe() == "time: 5 min"
