@@ -25,6 +25,7 @@ from modelvigil.client.connect import connect
 from modelvigil.client.groundtruth import covered_requests, label_items
 from modelvigil.client.ledger import scored_rows
 from modelvigil.data import FEATURES, LABEL
+from modelvigil.protocol import masked
 from modelvigil.service.embedded import ensure_service
 from modelvigil.settings import Settings
 from modelvigil.simulation import CheckPolicy, SimulationConfig, SimulationSummary, latency_percentiles
@@ -56,7 +57,10 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         conn = connect(settings, url, pool_size=config.concurrency)
         conn.endpoint.timeout = (min(3.05, config.request_timeout_seconds), config.request_timeout_seconds)
         logger.info(
-            "simulation %s: %d requests to %s", simulation_id, config.requests, conn.endpoint.model_url
+            "simulation %s: %d requests to %s",
+            simulation_id,
+            config.requests,
+            masked(conn.endpoint.model_url),
         )
         traffic = generate_traffic(
             config.requests * config.rows_per_request,

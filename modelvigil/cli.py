@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
+from modelvigil.protocol import masked
 from modelvigil.service.options import ServiceOptions
 from modelvigil.settings import (
     DEFAULT_PORT,
@@ -78,8 +79,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     identity = load_or_create_identity(settings)
     info = {
-        "service_url": settings.service_url or f"http://127.0.0.1:{settings.port}",
-        "store_url": settings.resolved_store_url() if not settings.service_url else None,
+        "service_url": masked(settings.service_url or f"http://127.0.0.1:{settings.port}"),
+        "store_url": masked(settings.resolved_store_url()) if not settings.service_url else None,
         "model_name": identity.model_name,
         "access_key": identity.access_key,
         "project_id": identity.project_id,

@@ -15,14 +15,25 @@ import string
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from modelvigil.protocol import local_crn
+from modelvigil.protocol import local_crn, private_dir
 
 DEFAULT_PORT = 8765
 DEFAULT_MODEL_NAME = "fraud-detector"
+
+
+def _not_blank(key: SecretStr) -> SecretStr:
+    # A key of spaces would switch auth on with a key anybody can send: a blank secret is no secret.
+    if not key.get_secret_value().strip():
+        raise ValueError("is set but blank: unset it to use the key in service.json, or set a real key")
+    return key
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_not_blank)]
 
 
 class Settings(BaseSettings):
@@ -41,7 +52,7 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL of the metrics store; unset = SQLite file in home."
     )
     access_key: str | None = None
-    api_key: SecretStr | None = None
+    api_key: ApiKey | None = None
     model_name: str = DEFAULT_MODEL_NAME
     port: int = DEFAULT_PORT
 
@@ -80,7 +91,7 @@ class CMLEnvironment(BaseModel):
 class ServiceIdentity(BaseModel):
     """Names the embedded service gives its one model, build and deployment (CML's shapes)."""
 
-    api_key: SecretStr
+    api_key: ApiKey
     access_key: str
     project_id: str
     model_id: str
@@ -161,7 +172,7 @@ def load_or_create_identity(settings: Settings) -> ServiceIdentity:
         identity = _read_identity_file(path)
     else:
         identity = ServiceIdentity.generate(settings.model_name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         payload = identity.model_dump(mode="json")
         payload["api_key"] = identity.api_key.get_secret_value()
         # Written whole under a private name, then linked into place: link() refuses an existing

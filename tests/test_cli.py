@@ -154,3 +154,25 @@ def test_monitor_an_empty_range_and_bad_times(settings, cli_env, tmp_path):
     assert bad.returncode == 2 and "Invalid isoformat string: 'yesterday'" in bad.stderr
     reversed_ = run_cli("monitor", "--start", "2020-01-02T00:00:00", "--end", "2020-01-01T00:00:00", env=env)
     assert reversed_.returncode == 2 and "end must be after start" in reversed_.stderr
+
+
+def test_a_blank_api_key_is_refused_at_start_up(settings, cli_env):
+    for blank in ("", "   "):
+        env = cli_env(settings.home, MODELVIGIL_API_KEY=blank)
+        for command in (("serve", "--port", str(free_port())), ("info",)):
+            out = run_cli(*command, env=env, timeout=60)
+            assert out.returncode == 2, (command, out.stdout, out.stderr)
+            assert "MODELVIGIL_API_KEY" in out.stderr and "blank" in out.stderr
+            assert len(out.stderr.strip().splitlines()) <= 2 and "Traceback" not in out.stderr
+
+
+def test_a_blank_api_key_in_service_json_is_refused_too(settings, cli_env):
+    identity = load_or_create_identity(settings)
+    path = settings.home / "service.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "api_key": "  "}))
+    out = run_cli("info", env=cli_env(settings.home), timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    expected = f"{path} is not a modelvigil service identity (api_key: Value error, is set but blank"
+    assert expected in out.stderr
+    assert identity.access_key not in out.stderr

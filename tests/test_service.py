@@ -314,3 +314,39 @@ def test_timestamps_beyond_the_store_range_are_refused_not_a_500(service):
         json={"metrics": {"a": 1}, "start_timestamp_ms": 0, "end_timestamp_ms": 2**64},
     )
     assert r.status_code == 422 and "end_timestamp_ms" in error(r)
+
+
+@pytest.mark.parametrize("header", ["Bearer ", "Bearer    ", "Bearer \t", "bearer  "])
+def test_a_bearer_of_blanks_is_no_token_on_any_route(service, header):
+    body = {"accessKey": service.identity.access_key, "request": lab_payload(1)}
+    r = requests.post(f"{service.url}/model", json=body, headers={"Authorization": header}, timeout=10)
+    assert r.status_code == 401 and error(r) == "Authorization header must be 'Bearer <API key>'"
+    r = requests.get(f"{service.url}/monitoring/data", headers={"Authorization": header}, timeout=10)
+    assert r.status_code == 401
+    crn = service.identity.deployment_crn
+    r = requests.get(
+        f"{service.url}/metrics",
+        params={"model_deployment_crn": crn},
+        headers={"Authorization": header},
+        timeout=10,
+    )
+    assert r.status_code == 401
+    assert service.store.count(crn) == 0
+
+
+def test_an_empty_idempotency_key_is_refused_not_shared(service):
+    crn = service.identity.deployment_crn
+    body = {"accessKey": service.identity.access_key, "request": lab_payload(1)}
+    r = requests.post(
+        f"{service.url}/model", json=body, headers={**auth(service), "Idempotency-Key": ""}, timeout=10
+    )
+    assert r.status_code == 422 and "Idempotency-Key" in error(r), r.text
+    aggregate = {"metrics": {"accuracy": 0.9}, "start_timestamp_ms": 1, "end_timestamp_ms": 2}
+    r = requests.post(
+        f"{service.url}/metrics/aggregate",
+        json=aggregate,
+        headers={**auth(service), "Idempotency-Key": ""},
+        timeout=10,
+    )
+    assert r.status_code == 422 and "Idempotency-Key" in error(r), r.text
+    assert service.store.count(crn) == 0 and service.store.count(crn, aggregates=True) == 0

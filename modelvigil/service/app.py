@@ -66,6 +66,10 @@ def create_app(
         description="A local, CML-compatible model endpoint and Model Metrics Store.",
         version="1",
         lifespan=lifespan,
+        # The interactive docs load their scripts from a CDN: off, so every page works offline and
+        # the live page's CSP holds everywhere. The schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = state
     install_handlers(app)

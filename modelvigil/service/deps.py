@@ -58,6 +58,18 @@ Identity = Annotated[ServiceIdentity, Depends(_identity)]
 Options = Annotated[ServiceOptions, Depends(_options)]
 
 
+# An empty key would be a key everybody shares (header values arrive with their blanks stripped).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Makes a retry safe: a repeated key stores nothing new, answers as the first call did.",
+    ),
+]
+
+
 async def bearer(
     request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> None:
@@ -68,9 +80,10 @@ async def bearer(
     if not authorization:
         raise ServiceError(401, "missing Authorization header: send 'Authorization: Bearer <API key>'")
     scheme, _, token = authorization.partition(" ")
+    token = token.strip()  # before the emptiness check: "Bearer " and spaces is no token
     if scheme.lower() != "bearer" or not token:
         raise ServiceError(401, "Authorization header must be 'Bearer <API key>'")
-    if not secrets.compare_digest(token.strip().encode(), service.expected_token):
+    if not secrets.compare_digest(token.encode(), service.expected_token):
         raise ServiceError(401, "User APikey not authorized to access model")
 
 

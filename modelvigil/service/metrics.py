@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.protocol import MAX_MS
-from modelvigil.service.deps import AUTHORIZED, Identity, Store
+from modelvigil.service.deps import AUTHORIZED, IdempotencyKey, Identity, Store
 from modelvigil.service.errors import ServiceError
 
 router = APIRouter(dependencies=AUTHORIZED)
@@ -67,7 +67,7 @@ async def track_aggregate(
     body: AggregateMetrics,
     store: Store,
     identity: Identity,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """`cdsw.track_aggregate_metrics`: a record with an empty prediction uuid covering a window.
 

@@ -7,12 +7,12 @@ import secrets
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from modelvigil.data import FEATURES
-from modelvigil.service.deps import AUTHORIZED, Service
+from modelvigil.service.deps import AUTHORIZED, IdempotencyKey, Service
 from modelvigil.service.errors import ServiceError
 from modelvigil.service.payload import PayloadError, parse_request
 
@@ -52,7 +52,7 @@ async def call_model(
     request: Request,
     service: Service,
     access_key_param: Annotated[str | None, Query(alias="accessKey", max_length=200)] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Score rows with the model; one prediction record (one uuid) per call.
 

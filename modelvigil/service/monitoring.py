@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -159,22 +159,39 @@ def monitoring_data(
     )
 
 
+# The page, its script and its style come from this service only, and nothing may frame them
+# (clickjacking) or reinterpret their types (sniffing); the data route answers with the same.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 router = APIRouter()
 
 
 @router.get("/monitoring", include_in_schema=False)
 async def page() -> FileResponse:
-    return FileResponse(STATIC / "monitoring.html", media_type="text/html")
+    return FileResponse(STATIC / "monitoring.html", media_type="text/html", headers=SECURITY_HEADERS)
 
 
 @router.get("/monitoring/app.js", include_in_schema=False)
 async def script() -> FileResponse:
-    return FileResponse(STATIC / "monitoring.js", media_type="text/javascript")
+    return FileResponse(STATIC / "monitoring.js", media_type="text/javascript", headers=SECURITY_HEADERS)
+
+
+@router.get("/monitoring/app.css", include_in_schema=False)
+async def style() -> FileResponse:
+    return FileResponse(STATIC / "monitoring.css", media_type="text/css", headers=SECURITY_HEADERS)
 
 
 @router.get("/monitoring/data", dependencies=AUTHORIZED, response_model=MonitoringData)
 async def data(
     service: Service,
+    response: Response,
     deployment: Annotated[str | None, Query(max_length=300, description="default: the served one")] = None,
     start_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="default: end - 5 min")] = None,
     end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="default: now")] = None,
@@ -195,6 +212,7 @@ async def data(
     except RangeError as exc:
         raise ServiceError(422, str(exc)) from None
     served = service.identity.deployment_crn
+    response.headers.update(SECURITY_HEADERS)
     return await run_in_threadpool(
         monitoring_data, service.store, service.telemetry, deployment or served, [served], start, end, step
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,16 +64,17 @@ def _check_columns(columns: Sequence[Any], features: Sequence[str], where: str) 
     not_str = [c for c in columns if not isinstance(c, str)]
     if not_str:
         raise PayloadError(f"{where}: column names must be strings, got {not_str[:5]}")
-    dupes = sorted({c for c in columns if list(columns).count(c) > 1})
+    dupes = sorted(c for c, n in Counter(columns).items() if n > 1)  # linear: 40k names must not stall
     if dupes:
-        raise PayloadError(f"{where}: duplicate column(s) {dupes}")
-    missing = [f for f in features if f not in columns]
-    unknown = [c for c in columns if c not in features]
+        raise PayloadError(f"{where}: duplicate column(s) {_names(dupes)}")
+    named, known = set(columns), set(features)
+    missing = [f for f in features if f not in named]
+    unknown = [c for c in columns if c not in known]
     problems = []
     if missing:
-        problems.append(f"missing column(s) {missing}")
+        problems.append(f"missing column(s) {_names(missing)}")
     if unknown:
-        problems.append(f"unknown column(s) {unknown}")
+        problems.append(f"unknown column(s) {_names(unknown)}")
     if problems:
         raise PayloadError(f"{where}: " + "; ".join(problems))
 
@@ -148,6 +150,13 @@ def _from_rows(data: Any, width: int, where: str, columns: Sequence[str] | None 
             if value is not None and (abs(value) > sys.float_info.max or math.isinf(value)):
                 raise PayloadError(f"{where} row {i}, {_col(columns, j)}: value out of range")
     raise AssertionError("unreachable: the fast path rejected valid rows")  # pragma: no cover
+
+
+def _names(names: Sequence[str], shown: int = 20) -> str:
+    """A list of names for a message: all of them, or the first `shown` and how many more."""
+    if len(names) <= shown:
+        return str(list(names))
+    return f"{list(names[:shown])} and {len(names) - shown} more"
 
 
 def _col(columns: Sequence[str] | None, j: int) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
+from modelvigil.protocol import private_dir, private_file
 from modelvigil.store import live_counts
 from modelvigil.store.errors import StoreError
 
@@ -98,7 +99,10 @@ def make_engine(url: str) -> Engine:
     if dialect == "sqlite":
         path = parsed.database
         if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Records are the model's inputs: owner only, like service.json (SQLite gives its -wal
+            # and -shm files the database file's mode).
+            private_dir(Path(path).expanduser().parent)
+            private_file(Path(path).expanduser())
         engine = create_engine(parsed, pool_size=8, max_overflow=32, pool_timeout=60)
         event.listen(engine, "connect", _configure_sqlite)
     else:

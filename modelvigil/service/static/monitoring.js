@@ -170,7 +170,9 @@ function chart(id, xs, [x0, x1], series, fixedY) {
       }
     });
     const item = document.createElement("span");
-    item.innerHTML = `<i style="background:${color}"></i>`;
+    const swatch = document.createElement("i");
+    swatch.style.background = color; // set through the DOM: the page's CSP forbids style attributes
+    item.appendChild(swatch);
     item.appendChild(document.createTextNode(name));
     legend.appendChild(item);
   });
