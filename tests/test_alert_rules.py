@@ -9,7 +9,7 @@ import pytest
 
 from modelvigil.analysis.alerts import RULES, Guard, Rule, evaluate, event_name, resource_id
 from modelvigil.analysis.config import AlertKind, Thresholds
-from modelvigil.analysis.windows import Windowing, WindowKind
+from modelvigil.analysis.windows import Windowing, WindowKind, by_count, by_time
 
 
 def _windows(**columns: list[float]) -> pd.DataFrame:
@@ -118,3 +118,83 @@ def test_windowing_by_time_aligns_to_the_clock():
     windowing = Windowing(WindowKind.time, minutes=5)
     assert windowing.assign(stamps).tolist() == [0, 1, 1, 2, 3]  # [0,5) [5,10) [10,15) [30,35)
     assert windowing.describe() == "time: 5 min"
+
+
+def test_few_items_get_one_window_each():
+    assert Windowing().assign(np.arange(5)).tolist() == [0, 1, 2, 3, 4]
+    assert Windowing().assign(np.arange(0)).tolist() == []
+    assert by_count(3, 1).tolist() == [0, 1, 2]
+
+
+def test_time_windows_start_on_the_clock():
+    minute = 60_000
+    starts = by_time(np.array([0, 59_999, 60_000, 7 * minute + 5]), 5 * minute)
+    assert starts.tolist() == [0, 0, 0, 5 * minute]
+    assert starts.dtype == np.int64
+    assert by_time(pd.Series([1_700_000_123_456]), 3_600_000).tolist() == [1_699_999_200_000]
+
+
+def test_window_numbers_follow_the_clock_even_out_of_order():
+    minute = 60_000
+    windowing = Windowing(WindowKind.time, minutes=1)
+    assert windowing.assign(np.array([3 * minute, 0, 3 * minute + 1, minute])).tolist() == [2, 0, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: by_count(3, 0), "window size must be >= 1, got 0"),
+        (lambda: by_time(np.array([1]), 0), "window length must be >= 1 ms, got 0"),
+    ],
+)
+def test_window_sizes_under_one_are_refused(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value) == message
+    assert by_time(np.array([5]), 1).tolist() == [5]  # 1 ms is the smallest length, and allowed
+
+
+def test_a_value_exactly_at_its_threshold_does_not_alert():
+    at_the_line = _windows(
+        accuracy=[0.80], accuracy_high=[0.85], latency_p95_ms=[1000.0], label_coverage=[0.5]
+    )
+    assert evaluate(at_the_line, NO_DRIFT, Thresholds()) == []
+    drift = pd.DataFrame({"window": [0], "feature": ["age"], "psi": [0.40], "psi_critical": [0.40]})
+    assert evaluate(_windows(accuracy=[0.95]), drift, Thresholds()) == []  # not above noise
+
+
+def test_drift_is_judged_from_exactly_the_minimum_window_size():
+    drifted = _windows(predictions=[100, 99], prediction_js=[0.3, 0.3], prediction_pvalue=[1e-9, 1e-9])
+    assert [a.window for a in evaluate(drifted, NO_DRIFT, Thresholds())] == [0]
+    custom = Thresholds(min_drift_rows=99, max_prediction_js=0.5)
+    assert evaluate(drifted, NO_DRIFT, custom) == []  # the threshold comes from the thresholds given
+    lower = Thresholds(min_drift_rows=99)
+    assert [a.window for a in evaluate(drifted, NO_DRIFT, lower)] == [0, 1]
+
+
+def test_missing_figures_never_alert():
+    blank = _windows(
+        accuracy=[np.nan], accuracy_high=[np.nan], latency_p95_ms=[np.nan], label_coverage=[np.nan]
+    )
+    assert evaluate(blank.drop(columns=["prediction_js"]), NO_DRIFT, Thresholds()) == []
+
+
+def test_window_numbers_read_back_as_floats_print_as_integers():
+    table = _windows(accuracy=[0.5, 0.5], accuracy_high=[0.6, 0.6]).astype({"window": float})
+    alerts = evaluate(table, NO_DRIFT, Thresholds())
+    assert [a.message.split(":")[0] for a in alerts] == ["window 0", "window 1"]
+
+
+def test_a_rule_set_for_one_table_only_still_reads_the_other():
+    drift_only = [r for r in RULES if r.table == "drift"]
+    drift = pd.DataFrame({"window": [1], "feature": ["age"], "psi": [0.9], "psi_critical": [0.1]})
+    alerts = evaluate(
+        _windows(accuracy=[0.5, 0.5], accuracy_high=[0.6, 0.6]), drift, Thresholds(), drift_only
+    )
+    assert [(a.kind, a.window, a.subject) for a in alerts] == [(AlertKind.drift, 1, "age")]
+    assert (alerts[0].window_start_ms, alerts[0].window_end_ms) == (1000, 1999)  # from the window's row
+
+
+def test_time_windows_of_float_timestamps_start_on_whole_milliseconds():
+    starts = by_time(np.array([59_999.0, 60_000.0, 125_000.5]), 60_000)
+    assert starts.tolist() == [0, 60_000, 120_000] and starts.dtype == np.int64

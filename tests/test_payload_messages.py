@@ -137,3 +137,35 @@ def test_many_duplicates_are_listed_once_each_and_cut_short():
     assert (
         str(err.value) == f"dataframe_split: duplicate column(s) {[f'd{i:02}' for i in range(20)]} and 5 more"
     )
+
+
+def test_a_wrong_value_in_an_inputs_object_names_its_row_and_column():
+    with pytest.raises(PayloadError) as err:
+        parse_request({"inputs": _columns(**{F1: ["x"]})})
+    assert str(err.value) == f"inputs row 0, column {F1!r}: expected a number or null, got a string 'x'"
+
+
+def test_an_inputs_object_of_empty_columns_has_no_rows():
+    with pytest.raises(PayloadError) as err:
+        parse_request({"inputs": {f: [] for f in FEATURES}})
+    assert str(err.value) == "'inputs' has no rows"
+
+
+def test_name_lists_are_cut_only_beyond_twenty():
+    twenty = [f"u{i:02}" for i in range(20)]
+    with pytest.raises(PayloadError) as err:
+        parse_request({"dataframe_split": {"columns": [*FEATURES, *twenty], "data": [[0.0] * 35]}})
+    assert str(err.value) == f"dataframe_split: unknown column(s) {twenty}"
+    with pytest.raises(PayloadError) as err:
+        parse_request(
+            {"dataframe_split": {"columns": [*FEATURES, 1, 2, 3, 4, 5, 6, 7], "data": [[0.0] * 22]}}
+        )
+    assert str(err.value) == "dataframe_split: column names must be strings, got [1, 2, 3, 4, 5]"
+
+
+@pytest.mark.parametrize(("length", "shown"), [(38, None), (39, "'" + "y" * 36 + "...")])
+def test_a_wrong_value_is_quoted_whole_up_to_forty_characters(length, shown):
+    value = "y" * length  # its repr: the length plus two quotes
+    with pytest.raises(PayloadError) as err:
+        parse_request({"inputs": [[value, *ROW[1:]]]})
+    assert str(err.value).endswith(f"got a string {shown or repr(value)}")

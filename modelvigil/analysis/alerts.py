@@ -98,41 +98,43 @@ def evaluate(
 ) -> list[Alert]:
     """Every breach, window by window in rule order, then the drift table's."""
     rules = list(rules)
-    by_window = windows.set_index("window", drop=False)
+    # A drift row is judged with its window's figures (size, time span) beside it: joined on the
+    # one column the two tables share, and every drift row has its window.
+    judged_drift = drift.merge(
+        windows.drop(columns=drift.columns.intersection(windows.columns).drop("window"))
+    )
     alerts: list[Alert] = []
-    for table_name, table in (("windows", windows), ("drift", drift)):
+    for table_name, table in (("windows", windows), ("drift", judged_drift)):
         mine = [r for r in rules if r.table == table_name]
-        if not mine or table.empty:
+        if not mine:
             continue
-        for record in table.to_dict("records"):
-            # A drift row is judged with its window's figures (size, time span) beside it.
-            row = {**by_window.loc[record["window"]].to_dict(), **record} if table_name == "drift" else record
+        for row in table.to_dict("records"):  # pragma: no mutate (pandas reads "RECORDS" alike)
             alerts += [alert for rule in mine if (alert := _fire(rule, row, thresholds)) is not None]
     return alerts
 
 
 def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert | None:
-    threshold = float(getattr(thresholds, rule.threshold))
-    if not Guard(rule.compared or rule.metric, rule.breach, threshold).holds(row, thresholds):
+    threshold = getattr(thresholds, rule.threshold)
+    compared = row.get(rule.compared or rule.metric)
+    if not (pd.notna(compared) and _OPS[rule.breach](compared, threshold)):
         return None
     if not all(guard.holds(row, thresholds) for guard in rule.guards):
         return None
-    window, value = int(row["window"]), float(row[rule.metric])
-    subject = rule.subject.format(**row)
+    value = float(row[rule.metric])
+    # int(): a window number read back as a float would otherwise print as "window 3.0".
+    facts = {**row, "window": int(row["window"]), "value": value, "threshold": threshold}
+    subject = rule.subject.format(**facts)
     return Alert(
         kind=rule.kind,
-        window=window,
+        window=facts["window"],
         window_start_ms=int(row["start_ms"]),
         window_end_ms=int(row["end_ms"]),
         metric=rule.metric,
         subject=subject,
         value=value,
-        threshold=getattr(thresholds, rule.threshold),
-        message=rule.message.format(
-            **{**row, "window": window, "value": value, "threshold": getattr(thresholds, rule.threshold),
-               "subject": subject}
-        ),
-    )  # fmt: skip
+        threshold=threshold,
+        message=rule.message.format(**facts, subject=subject),
+    )
 
 
 def _operand(against: str | float, row: Mapping[str, Any], thresholds: Thresholds) -> Any:
