@@ -16,7 +16,7 @@ from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.cli import add_core_commands, described, run
 from modelvigil.service.embedded import ensure_service
 from modelvigil.settings import Settings
-from modelvigil.simulation import SimulationConfig, SimulationSummary
+from modelvigil.simulation import SimulationChanged, SimulationConfig, SimulationSummary
 
 # Simulation options: flag (argparse dest) -> SimulationConfig field. Defaults and descriptions
 # come from the model; an option left out is not passed, so the model fills it.
@@ -92,7 +92,11 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         config = _config(args)
     except ValidationError as exc:
         return _invalid(exc)
-    _print_summary(_run_simulation(config))
+    try:
+        _print_summary(_run_simulation(config))
+    except SimulationChanged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -24,11 +24,18 @@ from modelvigil import progress
 from modelvigil.client.connect import connect
 from modelvigil.client.groundtruth import covered_requests, label_items
 from modelvigil.client.ledger import scored_rows
+from modelvigil.client.retry import RetryPolicy
 from modelvigil.data import FEATURES, LABEL
 from modelvigil.protocol import masked
 from modelvigil.service.embedded import ensure_service
 from modelvigil.settings import Settings
-from modelvigil.simulation import CheckPolicy, SimulationConfig, SimulationSummary, latency_percentiles
+from modelvigil.simulation import (
+    CheckPolicy,
+    SimulationConfig,
+    SimulationSummary,
+    check_resume,
+    latency_percentiles,
+)
 from tasks.accuracy import track_window_accuracy
 from tasks.checks import validate_predictions
 from tasks.ground_truth import submit_ground_truth
@@ -52,9 +59,17 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
     settings = Settings().overridden(model_name=config.model_name, service_url=config.service_url)
     out = Path(config.output_dir) if config.output_dir else settings.home / "runs" / simulation_id
     out.mkdir(parents=True, exist_ok=True)
+    # A rerun under the same id resumes (the same keys replay); with other traffic it would mix two
+    # simulations under one id (and the service would answer 409 to each reused key): refused here.
+    saved = out / "config.json"
+    check_resume(config, simulation_id, json.loads(saved.read_text()) if saved.exists() else None)
+    saved.write_text(json.dumps(config.model_dump(mode="json"), indent=2))
 
     with ensure_service(settings) as url:
-        conn = connect(settings, url, pool_size=config.concurrency)
+        # Discovery, ground truth and aggregates retry each call as often as scoring does.
+        conn = connect(
+            settings, url, pool_size=config.concurrency, retry=RetryPolicy(max_attempts=config.max_attempts)
+        )
         conn.endpoint.timeout = (min(3.05, config.request_timeout_seconds), config.request_timeout_seconds)
         logger.info(
             "simulation %s: %d requests to %s",

@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"store_url": args.store_url})
     try:
         faults = (
-            FaultPlan.parse(args.faults, slow_seconds=args.slow_seconds, burst=args.burst)
+            FaultPlan.parse(args.faults, args.fault_routes, slow_seconds=args.slow_seconds, burst=args.burst)
             if args.faults
             else None
         )
@@ -118,6 +118,11 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--faults", default=None, help="inject faults for testing, e.g. 503=0.05,429=0.05,slow=0.05,drop=0.05"
+    )
+    serve.add_argument(
+        "--fault-routes",
+        default=None,
+        help="comma-separated path prefixes that get --faults, e.g. /model,/metrics (default: every route)",
     )
     serve.add_argument("--slow-seconds", type=float, default=3.0, help="how late a 'slow' fault answers")
     serve.add_argument("--burst", type=int, default=3, help="calls refused in a row per injected 429")

@@ -174,3 +174,40 @@ def accuracy_windows(rows: pd.DataFrame, size: int) -> list[WindowAccuracy]:
             )
         )
     return out
+
+
+# What decides the traffic, its labels and its windows: a rerun under the same simulation id must
+# keep these (it resumes: same idempotency keys, same requests); speed settings may change.
+TRAFFIC_FIELDS = (
+    "requests",
+    "rows_per_request",
+    "scenario",
+    "drift_onset",
+    "drift_magnitude",
+    "shifted_features",
+    "seed",
+    "label_coverage",
+    "accuracy_window",
+    "label_set",
+)
+
+
+class SimulationChanged(ValueError):
+    """A simulation id was reused with other traffic: resuming would mix two simulations."""
+
+
+def check_resume(config: SimulationConfig, simulation_id: str, saved: dict[str, object] | None) -> None:
+    """Refuse a rerun of `simulation_id` whose traffic differs from what `saved` recorded."""
+    if saved is None:
+        return
+    now = config.model_dump(mode="json")
+    changed = [
+        f"{name} {saved.get(name)!r} -> {now[name]!r}"
+        for name in TRAFFIC_FIELDS
+        if saved.get(name) != now[name]
+    ]
+    if changed:
+        raise SimulationChanged(
+            f"simulation {simulation_id!r} was run with other traffic ({'; '.join(changed)}): "
+            "use a new --simulation-id, or the same settings to resume it"
+        )

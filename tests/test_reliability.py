@@ -37,6 +37,79 @@ def assert_exactly_once(store: MetricsStore, crn: str, ledger: pd.DataFrame) -> 
     return frame
 
 
+def test_faults_on_every_route_lose_nothing_and_double_nothing(settings, trained_model, tmp_path):
+    """8% 503, 4% 429 with Retry-After, 4% answers dropped after the work was done, on every route
+    the flows call: scoring, discovery, ground truth, aggregates and the monitoring's reads."""
+    plan = FaultPlan.parse("503=0.08,429=0.04,drop=0.04", retry_after=1, seed=11)
+    svc = start_in_thread(settings, model=trained_model[0], faults=plan)
+    try:
+        summary = simulation_flow(
+            SimulationConfig(
+                service_url=svc.url,
+                requests=1000,
+                # 16% of attempts fail: at 12 attempts about 1e-7 of the calls fail for good.
+                max_attempts=12,
+                simulation_id="faults-every-route",
+                output_dir=str(tmp_path / "out"),
+            )
+        )
+        crn = svc.identity.deployment_crn
+        ledger = pd.read_parquet(tmp_path / "out" / "ledger.parquet")
+        frame = assert_exactly_once(svc.store, crn, ledger)
+        assert len(frame) == 1000 and summary.failed == 0 and summary.labels_submitted == 1000
+        assert svc.store.count(crn, aggregates=True) == 10
+        injector = svc.server.config.app
+        before = sum(injector.injected.values())
+        assert injector.injected_paths["/model"] > 0
+        report = monitoring_flow(
+            MonitoringConfig(
+                start=pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1),
+                service_url=svc.url,
+                output_dir=str(tmp_path / "report"),
+            )
+        )
+        assert report.overall["predictions"] == 1000 and report.overall["labelled"] == 1000
+        assert sum(injector.injected.values()) > before  # the monitoring's own calls met faults too
+    finally:
+        svc.stop()
+
+
+def test_each_call_on_every_route_is_retried_on_its_own(settings, trained_model):
+    """30% of calls to one route at a time answer 503 or drop the answer after the work was done:
+    every call still succeeds, and what was written is written once."""
+    from modelvigil.client.connect import connect
+    from modelvigil.client.retry import RetryPolicy
+
+    quiet = FaultPlan.parse("503=0")  # the injector in place, injecting nothing yet
+    svc = start_in_thread(settings, model=trained_model[0], faults=quiet)
+    try:
+        conn = connect(base_url=svc.url, retry=RetryPolicy(max_attempts=12, base_delay_s=0.01))
+        crn = svc.identity.deployment_crn
+        uuids = [conn.endpoint.predict(lab_payload(1), idempotency_key=f"k{i}").uuid for i in range(20)]
+        injector = svc.server.config.app
+        for route in ("/health", "/api/v2", "/metrics/delayed", "/metrics/aggregate", "/metrics"):
+            injector.plan = FaultPlan.parse("503=0.15,drop=0.15", routes=route)
+            injector.injected_paths.clear()
+            for i in range(20):
+                if route == "/health":
+                    assert conn.endpoint.health()["status"] == "ok"
+                elif route == "/api/v2":
+                    assert conn.endpoint.latest_deployment(svc.identity.project_id, "fraud-detector")
+                elif route == "/metrics/delayed":
+                    conn.metrics.track_delayed_bulk([(uuids[i], {"final_label": i % 2})])
+                elif route == "/metrics/aggregate":
+                    conn.metrics.track_aggregate({"accuracy": 0.9}, i, i + 1, crn, f"agg-{i}")
+                else:
+                    assert len(conn.metrics.read_metrics(crn)["metrics"]) >= 20
+            hit = injector.injected_paths
+            assert hit and all(path.startswith(route) for path in hit), (route, hit)
+        assert svc.store.count(crn) == 20 and svc.store.count(crn, aggregates=True) == 20
+        labels = svc.store.read_frame(crn).set_index("prediction_uuid")["final_label"]
+        assert [labels[u] for u in uuids] == [i % 2 for i in range(20)]
+    finally:
+        svc.stop()
+
+
 @pytest.mark.slow
 def test_twenty_percent_faults_every_accepted_request_stored_once_with_its_label(
     settings, trained_model, tmp_path
@@ -290,7 +363,8 @@ def test_a_dropped_answer_is_a_retryable_connection_error_and_a_retry_replays(se
     from modelvigil.client import EndpointConnectionError
     from modelvigil.client.connect import connect
 
-    svc = start_in_thread(settings, model=trained_model[0], faults=FaultPlan.parse("drop=1.0"))
+    plan = FaultPlan.parse("drop=1.0", routes="/model")  # discovery must get through
+    svc = start_in_thread(settings, model=trained_model[0], faults=plan)
     try:
         conn = connect(base_url=svc.url)
         with pytest.raises(EndpointConnectionError) as err:

@@ -350,3 +350,38 @@ def test_an_empty_idempotency_key_is_refused_not_shared(service):
     )
     assert r.status_code == 422 and "Idempotency-Key" in error(r), r.text
     assert service.store.count(crn) == 0 and service.store.count(crn, aggregates=True) == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_reused_key_with_another_request_is_a_409_never_a_replay(make_service, store_url_pg, backend):
+    svc = make_service(store_url=store_url_pg) if backend == "postgres" else make_service()
+    crn = svc.identity.deployment_crn
+    body = {"accessKey": svc.identity.access_key, "request": lab_payload(1)}
+    first = post_model(svc, body, headers={"Idempotency-Key": "run-1/0"})
+    assert first.status_code == 200
+    other = {"accessKey": svc.identity.access_key, "request": lab_payload(1, seed=99)}
+    r = post_model(svc, other, headers={"Idempotency-Key": "run-1/0"})
+    assert r.status_code == 409
+    assert error(r).startswith("Idempotency-Key 'run-1/0' was used before with a different request")
+    assert post_model(svc, body, headers={"Idempotency-Key": "run-1/0"}).json() == first.json()  # a replay
+    assert svc.store.count(crn) == 1
+
+    aggregate = {"metrics": {"accuracy": 0.9}, "start_timestamp_ms": 1, "end_timestamp_ms": 2}
+    url = f"{svc.url}/metrics/aggregate"
+    keyed = {**auth(svc), "Idempotency-Key": "w-0"}
+    assert requests.post(url, json=aggregate, headers=keyed, timeout=10).json() == {
+        "success": True,
+        "stored": True,
+    }
+    assert requests.post(url, json=aggregate, headers=keyed, timeout=10).json() == {
+        "success": True,
+        "stored": False,
+    }
+    changed = {**aggregate, "metrics": {"accuracy": 0.1}}
+    r = requests.post(url, json=changed, headers=keyed, timeout=10)
+    assert r.status_code == 409 and "'w-0'" in error(r)
+    assert svc.store.count(crn, aggregates=True) == 1
+
+    r = post_model(svc, body, headers={"Idempotency-Key": "aggregate:w-0"})
+    assert r.status_code == 422 and "aggregate:" in error(r)
+    assert svc.store.count(crn) == 1

@@ -8,7 +8,7 @@ from flows.simulation import PredictionChecksFailed, simulation_flow
 from modelvigil.data import FEATURES, LABEL, generate
 from modelvigil.model import FraudModel
 from modelvigil.service.faults import FaultPlan
-from modelvigil.simulation import SimulationConfig
+from modelvigil.simulation import SimulationChanged, SimulationConfig
 from modelvigil.testing import start_in_thread
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -48,6 +48,30 @@ def test_rerunning_the_same_simulation_id_scores_and_stores_nothing_twice(servic
     assert [w.accuracy for w in first.windows] == [w.accuracy for w in again.windows]
 
 
+def test_rerunning_a_simulation_id_with_other_traffic_is_refused_and_changes_nothing(service, tmp_path):
+    run(service.url, tmp_path, requests=60, simulation_id="taken", accuracy_window=30, seed=1)
+    crn = service.identity.deployment_crn
+    labels = service.store.read_frame(crn)["final_label"].tolist()
+    with pytest.raises(SimulationChanged) as err:
+        run(service.url, tmp_path, requests=60, simulation_id="taken", accuracy_window=30, seed=2)
+    assert "simulation 'taken' was run with other traffic (seed 1 -> 2)" in str(err.value)
+    assert service.store.count(crn) == 60 and service.store.read_frame(crn)["final_label"].tolist() == labels
+    # Another output folder hides the first run's settings: the service's key check still holds,
+    # every call is a 409, and the run stops at its checks before any ground truth is sent.
+    with pytest.raises(PredictionChecksFailed):
+        run(
+            service.url,
+            tmp_path / "elsewhere",
+            requests=60,
+            simulation_id="taken",
+            accuracy_window=30,
+            seed=2,
+        )
+    ledger = pd.read_parquet(tmp_path / "elsewhere" / "out" / "ledger.parquet")
+    assert ledger["uuid"].isna().all() and (ledger["status"] == 409).all()
+    assert service.store.count(crn) == 60 and service.store.read_frame(crn)["final_label"].tolist() == labels
+
+
 def test_label_ramp_accuracy_falls_and_no_drift_stays_flat(service, tmp_path):
     ramp = run(service.url, tmp_path / "a", requests=1000, scenario="label_ramp", drift_onset=0.2, seed=3)
     acc = [w.accuracy for w in ramp.windows]
@@ -82,8 +106,9 @@ def test_partial_coverage_and_multi_row_calls(service, tmp_path):
 @pytest.fixture
 def faulty_service(settings, trained_model):
     """The embedded service behind modelvigil's fault injection: 503s, 429s (Retry-After: 0), and
-    answers dropped after the record was stored."""
-    plan = FaultPlan.parse("503=0.1,429=0.1,drop=0.05", retry_after=0, seed=3)
+    answers dropped after the record was stored, on the model route (faults on every route:
+    test_reliability)."""
+    plan = FaultPlan.parse("503=0.1,429=0.1,drop=0.05", routes="/model", retry_after=0, seed=3)
     svc = start_in_thread(settings, model=trained_model[0], faults=plan)
     yield svc
     svc.stop()

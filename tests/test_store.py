@@ -2,11 +2,12 @@
 
 import threading
 import uuid
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from modelvigil.store import MetricsStore, PredictionRecord, UnknownPredictions
+from modelvigil.store import IdempotencyConflict, MetricsStore, PredictionRecord, UnknownPredictions
 
 DEP, MODEL, BUILD = "crn:dep", "crn:model", "crn:build"
 
@@ -209,3 +210,78 @@ def test_metric_values_json_allows_are_stored_even_beyond_64_bit_integers(store)
     store.merge_delayed([(r.prediction_uuid, {"big": 2**70 + 1, "small": -(2**65) - 3, "final_label": 1})])
     [got] = store.read_metrics(DEP)["metrics"]
     assert got["metrics"]["big"] == 2**70 + 1 and got["metrics"]["small"] == -(2**65) - 3
+
+
+def test_a_key_reused_with_another_request_is_a_conflict_not_a_replay(store):
+    first = store.record_prediction(replace(record(1, key="sim-1/req-7"), request_hash="a" * 64))
+    same = store.record_prediction(replace(record(2, key="sim-1/req-7"), request_hash="a" * 64))
+    other = store.record_prediction(replace(record(3, key="sim-1/req-7"), request_hash="b" * 64))
+    assert same.replayed and same.prediction_uuid == first.prediction_uuid and not same.conflict
+    assert other.conflict and not other.replayed and other.metrics == {}
+    # within one batch too: the second use of a key with another request conflicts
+    batch = store.record_predictions(
+        [
+            replace(record(4, key="k-9"), request_hash="c" * 64),
+            replace(record(5, key="k-9"), request_hash="d" * 64),
+        ]
+    )
+    assert [b.conflict for b in batch] == [False, True]
+    assert store.count(DEP) == 2
+
+
+def test_an_aggregate_key_reused_with_another_aggregate_is_a_conflict(store):
+    assert (
+        store.record_aggregate(
+            {"accuracy": 0.9}, 1, 2, model_deployment_crn=DEP, idempotency_key="w0", request_hash="a" * 64
+        )
+        is True
+    )
+    assert (
+        store.record_aggregate(
+            {"accuracy": 0.9}, 1, 2, model_deployment_crn=DEP, idempotency_key="w0", request_hash="a" * 64
+        )
+        is False
+    )
+    with pytest.raises(
+        IdempotencyConflict, match="Idempotency-Key 'w0' was used before with a different request"
+    ):
+        store.record_aggregate(
+            {"accuracy": 0.1}, 1, 2, model_deployment_crn=DEP, idempotency_key="w0", request_hash="b" * 64
+        )
+    assert (
+        store.record_aggregate({"accuracy": 0.5}, 3, 4, model_deployment_crn=DEP) is True
+    )  # no key: always stored
+    assert store.count(DEP, aggregates=True) == 2
+
+
+def test_an_older_store_gains_the_request_hash_column(tmp_path):
+    import sqlalchemy as sa
+
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:  # the records table as it was before request hashes
+        conn.execute(
+            sa.text(
+                "CREATE TABLE mv_metric_records (id INTEGER PRIMARY KEY, model_crn VARCHAR(300) NOT NULL, "
+                "model_build_crn VARCHAR(300) NOT NULL, model_deployment_crn VARCHAR(300) NOT NULL, "
+                "prediction_uuid VARCHAR(64) UNIQUE, idempotency_key VARCHAR(200) UNIQUE, "
+                "start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL, metrics TEXT NOT NULL)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO mv_metric_records VALUES "
+                "(1, 'm', 'b', 'd', 'u-old', 'k-old', 1, 2, '{\"prediction\": [1]}')"
+            )
+        )
+    engine.dispose()
+    store = MetricsStore(f"sqlite:///{path}")
+    try:
+        replayed = store.record_prediction(replace(record(1, key="k-old"), request_hash="e" * 64))
+        assert (
+            replayed.replayed and replayed.prediction_uuid == "u-old"
+        )  # no hash stored: a replay, as before
+        fresh = store.record_prediction(replace(record(2, key="k-new"), request_hash="f" * 64))
+        assert not fresh.replayed and store.count("d") == 1
+    finally:
+        store.close()

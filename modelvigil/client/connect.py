@@ -20,6 +20,7 @@ from modelvigil.client.errors import (
     EndpointTimeout,
     ServiceUnreachable,
 )
+from modelvigil.client.retry import RetryPolicy
 from modelvigil.settings import CMLEnvironment, Settings, read_identity
 
 
@@ -34,8 +35,13 @@ class Connection:
 
 
 def connect(
-    settings: Settings | None = None, base_url: str | None = None, *, pool_size: int = 32
+    settings: Settings | None = None,
+    base_url: str | None = None,
+    *,
+    pool_size: int = 32,
+    retry: RetryPolicy | None = None,
 ) -> Connection:
+    """Discover the deployment and connect to it; every call but scoring is retried by `retry`."""
     settings = settings or Settings()
     cml = CMLEnvironment.from_env()
     url = base_url or settings.service_url
@@ -46,7 +52,10 @@ def connect(
             )
         api_key = settings.api_key or cml.api_key
         endpoint = ModelEndpoint.for_cml(
-            cml.domain, api_key=api_key.get_secret_value() if api_key else None, pool_size=pool_size
+            cml.domain,
+            api_key=api_key.get_secret_value() if api_key else None,
+            pool_size=pool_size,
+            retry=retry,
         )
         project_id = cml.project_id
     else:
@@ -54,7 +63,7 @@ def connect(
         identity = read_identity(settings)
         api_key = settings.api_key or (identity.api_key if identity else None)
         endpoint = ModelEndpoint.for_service(
-            url, api_key=api_key.get_secret_value() if api_key else None, pool_size=pool_size
+            url, api_key=api_key.get_secret_value() if api_key else None, pool_size=pool_size, retry=retry
         )
         try:
             project_id = str(endpoint.health()["project_id"])

@@ -2,8 +2,13 @@
 
 One pooled `requests.Session`, explicit (connect, read) timeouts, and the small error hierarchy of
 `errors` so "is this retryable?" is a type check: timeouts, connection errors, 429 and 5xx are;
-any other 4xx is the caller's mistake and never is. This client never retries by itself: the retry policy
-belongs to the caller (a Prefect task), and stacking two retry layers multiplies attempts.
+any other 4xx is the caller's mistake and never is.
+
+Every call but scoring is retried here, each on its own, with the endpoint's `retry` policy: a
+failed ground-truth chunk, aggregate, metrics read or discovery page is sent again by itself, not
+with everything before it. A call that may already have run is sent again only when repeating it
+is harmless (a GET, an upsert, a keyed aggregate). Scoring (`predict`) is never retried here: its
+caller retries each call with its own policy and idempotency key, and two layers would multiply.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +35,7 @@ from modelvigil.client.errors import (
     EndpointReadTimeout,
     EndpointResponseError,
 )
+from modelvigil.client.retry import RetryPolicy, call_with_retries
 
 DEFAULT_TIMEOUT = (3.05, 30.0)  # CML's default model request timeout is 30 s
 
@@ -91,12 +97,14 @@ class ModelEndpoint:
         metrics_url: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         pool_size: int = 32,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.model_url = model_url
         self.api_url = api_url
         self.metrics_url = metrics_url
         self.access_key = access_key
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()  # for every call but predict (see the module docstring)
         self.session = _Session()
         # No urllib3 retries: retrying is the caller's decision (see the module docstring).
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -135,7 +143,18 @@ class ModelEndpoint:
 
     # ---- transport -----------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> tuple[Any, requests.Response]:
+    def _send(
+        self, method: str, url: str, *, idempotent: bool, **kwargs: Any
+    ) -> tuple[Any, requests.Response]:
+        """One call, retried on its own by the endpoint's policy (see the module docstring)."""
+        policy = replace(self.retry, idempotent=idempotent)
+        outcome = call_with_retries(lambda: self._send_once(method, url, **kwargs), policy)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.value is not None
+        return outcome.value
+
+    def _send_once(self, method: str, url: str, **kwargs: Any) -> tuple[Any, requests.Response]:
         if "json" in kwargs:  # orjson: a 1,000-row body costs a fifth of what requests' json does
             headers = {**(kwargs.pop("headers", None) or {}), "Content-Type": "application/json"}
             body = kwargs.pop("json")
@@ -178,13 +197,17 @@ class ModelEndpoint:
     def call_model(
         self, ipt: Mapping[str, Any], *, access_key: str | None = None, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """POST CML's envelope; return the whole parsed envelope, as `cdsw.call_model` does."""
-        return self._call(ipt, access_key, idempotency_key)[0]
+        """POST CML's envelope; return the whole parsed envelope, as `cdsw.call_model` does.
+
+        Retried here (this is the lab's and the facade's path): without an idempotency key only
+        where the call cannot have run, so a retry never scores a request twice.
+        """
+        return self._call(ipt, access_key, idempotency_key, retried=True)[0]
 
     def predict(self, ipt: Mapping[str, Any], *, idempotency_key: str | None = None) -> Prediction:
         """Call the model and check the answer is a metrics-enabled response (uuid, prediction)."""
         started = time.perf_counter()
-        body, response = self._call(ipt, None, idempotency_key)
+        body, response = self._call(ipt, None, idempotency_key, retried=False)
         latency = (time.perf_counter() - started) * 1000.0
         inner = body.get("response")
         if body.get("success") is not True or not isinstance(inner, dict):
@@ -204,7 +227,7 @@ class ModelEndpoint:
         )
 
     def _call(
-        self, ipt: Mapping[str, Any], access_key: str | None, idempotency_key: str | None
+        self, ipt: Mapping[str, Any], access_key: str | None, idempotency_key: str | None, *, retried: bool
     ) -> tuple[dict[str, Any], requests.Response]:
         key = access_key or self.access_key
         if not key:
@@ -212,8 +235,11 @@ class ModelEndpoint:
                 "no model access key: set MODELVIGIL_ACCESS_KEY or discover it by model name"
             )
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        body = {"accessKey": key, "request": dict(ipt)}
+        if not retried:
+            return self._send_once("POST", self.model_url, json=body, headers=headers)
         return self._send(
-            "POST", self.model_url, json={"accessKey": key, "request": dict(ipt)}, headers=headers
+            "POST", self.model_url, idempotent=bool(idempotency_key), json=body, headers=headers
         )
 
     # ---- metrics (modelvigil service only) ----------------------------------------------------
@@ -227,16 +253,14 @@ class ModelEndpoint:
         return f"{self.metrics_url}{path}"
 
     def track_delayed_metrics(self, metrics: Mapping[str, Any], prediction_uuid: str) -> None:
-        self._send(
-            "POST",
-            self._metrics("/metrics/delayed"),
-            json={"prediction_uuid": prediction_uuid, "metrics": dict(metrics)},
-        )
+        body = {"prediction_uuid": prediction_uuid, "metrics": dict(metrics)}
+        self._send("POST", self._metrics("/metrics/delayed"), idempotent=True, json=body)  # an upsert
 
     def track_delayed_metrics_bulk(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """All-or-nothing merge of many predictions' delayed metrics; returns values written."""
         payload = {"items": [{"prediction_uuid": u, "metrics": dict(m)} for u, m in items]}
-        return int(self._send("POST", self._metrics("/metrics/delayed/bulk"), json=payload)[0]["stored"])
+        url = self._metrics("/metrics/delayed/bulk")
+        return int(self._send("POST", url, idempotent=True, json=payload)[0]["stored"])
 
     def track_aggregate_metrics(
         self,
@@ -254,7 +278,8 @@ class ModelEndpoint:
             "end_timestamp_ms": int(end_timestamp_ms),
             "model_deployment_crn": model_deployment_crn,
         }
-        self._send("POST", self._metrics("/metrics/aggregate"), json=payload, headers=headers)
+        url = self._metrics("/metrics/aggregate")
+        self._send("POST", url, idempotent=idempotency_key is not None, json=payload, headers=headers)
 
     def read_metrics(
         self,
@@ -272,11 +297,11 @@ class ModelEndpoint:
             "model_build_crn": model_build_crn,
         }
         params = {k: v for k, v in params.items() if v is not None}
-        return self._send("GET", self._metrics("/metrics"), params=params)[0]
+        return self._send("GET", self._metrics("/metrics"), idempotent=True, params=params)[0]
 
     def health(self) -> dict[str, Any]:
         base = self.metrics_url or self.model_url.rsplit("/", 1)[0]
-        return self._send("GET", f"{base}/health")[0]
+        return self._send("GET", f"{base}/health", idempotent=True)[0]
 
     # ---- CML API v2 discovery ----------------------------------------------------------------
 
@@ -288,7 +313,7 @@ class ModelEndpoint:
         params = dict(params or {})
         seen_tokens: set[str] = set()
         while True:
-            body = self._send("GET", f"{self.api_url}{path}", params=params)[0]
+            body = self._send("GET", f"{self.api_url}{path}", idempotent=True, params=params)[0]
             yield from body.get(list_key) or []
             token = body.get("next_page_token") or ""
             if not token or token in seen_tokens:  # a repeated token would loop forever

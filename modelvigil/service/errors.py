@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelvigil.store import StoreUnavailable, UnknownPredictions
+from modelvigil.store import IdempotencyConflict, StoreUnavailable, UnknownPredictions
 
 
 class ServiceError(Exception):
@@ -67,6 +67,10 @@ async def _unknown_predictions(_: Request, exc: Exception) -> JSONResponse:
     return failure(404, f"nothing stored: {exc}")
 
 
+async def _idempotency_conflict(_: Request, exc: Exception) -> JSONResponse:
+    return failure(409, str(exc))
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(APIv2Error, _api_error)
@@ -74,3 +78,4 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreUnavailable, _store_down)
     app.add_exception_handler(UnknownPredictions, _unknown_predictions)
+    app.add_exception_handler(IdempotencyConflict, _idempotency_conflict)

@@ -1,9 +1,10 @@
 """Fault injection, for proving that clients retry the right failures and nothing is lost or doubled.
 
-`FaultInjector`: ASGI middleware in front of the model route. For a share of calls it answers
-  503, answers 429 with `Retry-After`, answers later than the client waits (the call is still
-  scored and stored), or scores and stores the call and then drops the connection unanswered.
-  429s come in bursts (`burst`). `modelvigil serve --faults 503=0.05,429=0.02,slow=0.05,drop=0.05`.
+`FaultInjector`: ASGI middleware in front of every route (or the routes a plan names). For a
+share of calls it answers 503, answers 429 with `Retry-After`, answers later than the client
+waits (the call is still handled: scored and stored, or written), or handles the call and then
+drops the connection unanswered. 429s come in bursts (`burst`).
+`modelvigil serve --faults 503=0.05,429=0.02,slow=0.05,drop=0.05 [--fault-routes /model,/metrics]`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ class FaultPlan:
     retry_after: int = 1
     burst: int = 1  # a drawn 429 also refuses the next burst - 1 calls: busy spells, not lone refusals
     seed: int = 0
+    # Path prefixes that get faults (`/model`, `/metrics`, `/api/v2`, `/health`...); empty: every route.
+    routes: tuple[str, ...] = ()
+
+    def covers(self, path: str) -> bool:
+        return not self.routes or any(path == r or path.startswith(r.rstrip("/") + "/") for r in self.routes)
 
     @classmethod
-    def parse(cls, text: str, **kwargs: Any) -> FaultPlan:
-        """`"503=0.05,429=0.05"` -> a plan; says exactly what is wrong otherwise."""
+    def parse(cls, text: str, routes: str | None = None, **kwargs: Any) -> FaultPlan:
+        """`"503=0.05,429=0.05"` (and `"/model,/metrics"`) -> a plan; says exactly what is wrong otherwise."""
         shares: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             kind, sep, value = part.partition("=")
@@ -44,7 +50,11 @@ class FaultPlan:
             shares[kind] = share
         if sum(shares.values()) > 1.0:
             raise ValueError(f"fault shares add up to {sum(shares.values())}, more than 1")
-        return cls(shares=shares, **kwargs)
+        paths = tuple(filter(None, (r.strip() for r in (routes or "").split(","))))
+        wrong = [r for r in paths if not r.startswith("/")]
+        if wrong:
+            raise ValueError(f"fault routes must be paths starting with '/', got {wrong}")
+        return cls(shares=shares, routes=paths, **kwargs)
 
 
 class InjectedDrop(ConnectionAbortedError):
@@ -57,13 +67,14 @@ class _HideInjectedDrops(logging.Filter):
 
 
 class FaultInjector:
-    """ASGI middleware: injects the plan's faults into `POST /model`; counts what it injected."""
+    """ASGI middleware: injects the plan's faults into the routes it covers; counts what it injected."""
 
     def __init__(self, app: Any, plan: FaultPlan) -> None:
         self.app, self.plan = app, plan
         # uvicorn logs every dropped connection with a traceback; these are on purpose.
         logging.getLogger("uvicorn.error").addFilter(_HideInjectedDrops())
         self.injected: Counter[str] = Counter()
+        self.injected_paths: Counter[str] = Counter()  # path -> faults injected there
         self.calls = 0
         self._rng = random.Random(plan.seed)
         self._burst_left = 0
@@ -88,10 +99,12 @@ class FaultInjector:
         return None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/model" or scope["method"] != "POST":
+        if scope["type"] != "http" or not self.plan.covers(scope["path"]):
             await self.app(scope, receive, send)
             return
         fault = self._draw()
+        if fault is not None:
+            self.injected_paths[scope["path"]] += 1
         if fault == "503":
             await _reply(send, 503, {})
         elif fault == "429":

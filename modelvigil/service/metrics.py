@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated, Any
 
@@ -71,7 +72,8 @@ async def track_aggregate(
 ) -> dict[str, Any]:
     """`cdsw.track_aggregate_metrics`: a record with an empty prediction uuid covering a window.
 
-    With an `Idempotency-Key` header, a repeated key stores nothing new (`stored: false`).
+    With an `Idempotency-Key` header, a repeated key stores nothing new (`stored: false`); the
+    same key with a different aggregate is a 409.
     """
     if body.end_timestamp_ms < body.start_timestamp_ms:
         raise ServiceError(422, "end_timestamp_ms is before start_timestamp_ms")
@@ -87,9 +89,16 @@ async def track_aggregate(
             model_crn=identity.model_crn,
             model_build_crn=identity.build_crn,
             idempotency_key=idempotency_key,
+            request_hash=_hash(body) if idempotency_key is not None else None,
         )
     )
     return {"success": True, "stored": stored}
+
+
+def _hash(body: BaseModel) -> str:
+    # stdlib json: orjson refuses integers beyond 64 bits, which a metric may hold.
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @router.get("/metrics")

@@ -32,7 +32,7 @@ from modelvigil.data import FEATURES
 from modelvigil.model import FraudModel
 from modelvigil.protocol import now_ms
 from modelvigil.settings import ServiceIdentity
-from modelvigil.store import MetricsStore, PredictionRecord
+from modelvigil.store import IdempotencyConflict, MetricsStore, PredictionRecord
 
 MAX_BATCH_ROWS = 50_000
 
@@ -41,6 +41,7 @@ MAX_BATCH_ROWS = 50_000
 class _Job:
     rows: np.ndarray
     idempotency_key: str | None
+    request_hash: str | None
     future: Future[dict[str, Any]]
 
 
@@ -56,9 +57,12 @@ class BatchScorer:
         self._thread = threading.Thread(target=self._run, daemon=True, name="modelvigil-scorer")
         self._thread.start()
 
-    def submit(self, rows: np.ndarray, idempotency_key: str | None = None) -> Future[dict[str, Any]]:
-        """Queue rows for scoring; the future holds the CML `response` object for this call."""
-        job = _Job(rows, idempotency_key, Future())
+    def submit(
+        self, rows: np.ndarray, idempotency_key: str | None = None, request_hash: str | None = None
+    ) -> Future[dict[str, Any]]:
+        """Queue rows for scoring; the future holds the CML `response` object for this call, or
+        IdempotencyConflict when the key came before with another request."""
+        job = _Job(rows, idempotency_key, request_hash, Future())
         self._queue.put(job)
         return job.future
 
@@ -90,9 +94,12 @@ class BatchScorer:
                     job.future.set_exception(exc)
             else:
                 for job, result in zip(jobs, results, strict=True):
-                    job.future.set_result(result)
+                    if isinstance(result, IdempotencyConflict):
+                        job.future.set_exception(result)
+                    else:
+                        job.future.set_result(result)
 
-    def _score(self, jobs: list[_Job]) -> list[dict[str, Any]]:
+    def _score(self, jobs: list[_Job]) -> list[dict[str, Any] | IdempotencyConflict]:
         start = now_ms()
         scores = self.model.predict(np.vstack([job.rows for job in jobs]))
         end = now_ms()
@@ -121,16 +128,19 @@ class BatchScorer:
                         "input_data": input_data,
                     },
                     idempotency_key=job.idempotency_key,
+                    request_hash=job.request_hash,
                 )
             )
             offset += n
         stored = self.store.record_predictions(records)
         return [
-            {
+            IdempotencyConflict(str(job.idempotency_key))
+            if s.conflict
+            else {
                 "prediction": s.metrics["prediction"],
                 "probability": s.metrics.get("probability"),
                 "uuid": s.prediction_uuid,
                 "model_deployment_crn": self.identity.deployment_crn,
             }
-            for s in stored
+            for job, s in zip(jobs, stored, strict=True)
         ]

@@ -20,3 +20,14 @@ class UnknownPredictions(StoreError):
         self.uuids = list(uuids)
         shown = ", ".join(self.uuids[:20]) + (" ..." if len(self.uuids) > 20 else "")
         super().__init__(f"{len(self.uuids)} unknown prediction uuid(s): {shown}")
+
+
+class IdempotencyConflict(StoreError):
+    """An idempotency key came again with a different request: neither stored nor replayed."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"Idempotency-Key {key!r} was used before with a different request; nothing was stored: "
+            "send this request with a new key"
+        )

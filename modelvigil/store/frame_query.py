@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import LargeBinary, cast, func
+from sqlalchemy import LargeBinary, and_, cast, func, select
 from sqlalchemy.engine import Connection, Dialect
 
 from modelvigil.store.record_frames import build_frame, parse_json_lines, parse_values
+from modelvigil.store.schema import delayed, records
 
 
 @contextmanager
@@ -41,6 +42,31 @@ def raw_cursor(conn: Connection, stmt: Any, dialect: Dialect) -> Iterator[Any]:
         yield cursor
     finally:
         cursor.close()
+
+
+def frame_statement(keys: Sequence[str], where: Any, dialect: Dialect) -> Any:
+    """Prediction records with one outer join per delayed key: each record arrives with its late
+    values beside it, in the same order, so nothing is matched by uuid afterwards."""
+    joined: Any = records
+    late_columns = []
+    for i, key in enumerate(keys):
+        late = delayed.alias(f"late{i}")
+        joined = joined.outerjoin(
+            late, and_(late.c.prediction_uuid == records.c.prediction_uuid, late.c.key == key)
+        )
+        late_columns += [late.c.value, late.c.arrived_ms]
+    return (
+        select(
+            records.c.prediction_uuid,
+            records.c.start_ms,
+            records.c.end_ms,
+            as_bytes(records.c.metrics, dialect),
+            *late_columns,
+        )
+        .select_from(joined)
+        .where(where)
+        .order_by(records.c.start_ms, records.c.id)
+    )
 
 
 def as_bytes(column: Any, dialect: Dialect) -> Any:

@@ -13,19 +13,25 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from modelvigil.protocol import LABEL_KEY, now_ms
 from modelvigil.store import live_counts
-from modelvigil.store.errors import StoreError, StoreUnavailable, UnknownPredictions
-from modelvigil.store.frame_query import as_bytes, frame_block, raw_cursor
-from modelvigil.store.record_frames import aggregates_frame, empty_frame
-from modelvigil.store.schema import DELAYED_KEYS, delayed, live, make_engine, metadata, records
+from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
+from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor
+from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame
+from modelvigil.store.schema import (
+    DELAYED_KEYS,
+    delayed,
+    ensure_schema,
+    live,
+    make_engine,
+    records,
+)
 
 _CHUNK = 5_000  # rows per statement: under every driver's parameter limit
 _READ_BLOCK = 100_000  # records parsed at a time by read_frame
@@ -42,6 +48,7 @@ class PredictionRecord:
     end_ms: int
     metrics: Mapping[str, Any]
     idempotency_key: str | None = None
+    request_hash: str | None = None  # of the request the key came with: another request conflicts
 
 
 @dataclass(frozen=True)
@@ -49,14 +56,7 @@ class StoredPrediction:
     prediction_uuid: str
     metrics: dict[str, Any]
     replayed: bool  # True when the idempotency key had been seen and nothing new was written
-
-
-def _dumps(value: Any) -> str:
-    # orjson writes NaN as null (NaN is not JSON); callers turn missing values into None first.
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # what orjson refuses and JSON allows, such as integers beyond 64 bits
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    conflict: bool = False  # the key was seen with another request: nothing written, nothing replayed
 
 
 class MetricsStore:
@@ -82,15 +82,7 @@ class MetricsStore:
         if self._schema_ready:
             return
         try:
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-                for index in delayed.indexes:  # added after the first release: older stores lack it
-                    index.create(self.engine, checkfirst=True)
-            except OperationalError:
-                raise
-            except SQLAlchemyError:
-                # Another process created the tables between our check and our CREATE.
-                metadata.create_all(self.engine, checkfirst=True)
+            ensure_schema(self.engine)
         except OperationalError as exc:
             raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
         self._schema_ready = True
@@ -138,9 +130,10 @@ class MetricsStore:
                     "model_deployment_crn": rec.model_deployment_crn,
                     "prediction_uuid": rec.prediction_uuid,
                     "idempotency_key": rec.idempotency_key,
+                    "request_hash": rec.request_hash,
                     "start_ms": rec.start_ms,
                     "end_ms": rec.end_ms,
-                    "metrics": _dumps(dict(rec.metrics)),
+                    "metrics": dumps_json(dict(rec.metrics)),
                 }
             )
         if not rows:
@@ -154,26 +147,41 @@ class MetricsStore:
             )
             live_counts.add(conn, self._count_live, counts)
             lost_keys = [k for k, i in first_of_key.items() if recs[i].prediction_uuid not in inserted]
+            hashes: dict[str, str | None] = {}
             for chunk in _chunks(lost_keys, _CHUNK):
-                for key, uuid_, metrics in conn.execute(
-                    select(records.c.idempotency_key, records.c.prediction_uuid, records.c.metrics).where(
-                        records.c.idempotency_key.in_(chunk)
-                    )
-                ):
+                query = select(
+                    records.c.idempotency_key,
+                    records.c.prediction_uuid,
+                    records.c.metrics,
+                    records.c.request_hash,
+                ).where(records.c.idempotency_key.in_(chunk))
+                for key, uuid_, metrics, request_hash in conn.execute(query):
                     earlier[key] = StoredPrediction(uuid_, json.loads(metrics), replayed=True)
-        out = []
-        for i, rec in enumerate(recs):
-            key = rec.idempotency_key
-            if key is None:
-                out.append(StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False))
-            elif key in earlier:
-                out.append(earlier[key])
-            elif first_of_key[key] == i:
-                out.append(StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False))
-            else:  # repeated within this batch: the first one's answer
-                first = recs[first_of_key[key]]
-                out.append(StoredPrediction(first.prediction_uuid, dict(first.metrics), replayed=True))
-        return out
+                    hashes[key] = request_hash
+        for key, i in first_of_key.items():
+            hashes.setdefault(key, recs[i].request_hash)
+        return [self._answer(i, rec, first_of_key, earlier, hashes, recs) for i, rec in enumerate(recs)]
+
+    @staticmethod
+    def _answer(
+        i: int,
+        rec: PredictionRecord,
+        first_of_key: Mapping[str, int],
+        earlier: Mapping[str, StoredPrediction],
+        hashes: Mapping[str, str | None],
+        recs: Sequence[PredictionRecord],
+    ) -> StoredPrediction:
+        """What record `i` of a batch gets: itself, the first answer to its key, or a conflict."""
+        key = rec.idempotency_key
+        if key is None or (key not in earlier and first_of_key[key] == i):
+            return StoredPrediction(rec.prediction_uuid, dict(rec.metrics), replayed=False)
+        known = hashes.get(key)
+        if known is not None and rec.request_hash is not None and known != rec.request_hash:
+            return StoredPrediction(rec.prediction_uuid, {}, replayed=False, conflict=True)
+        if key in earlier:
+            return earlier[key]
+        first = recs[first_of_key[key]]  # repeated within this batch: the first one's answer
+        return StoredPrediction(first.prediction_uuid, dict(first.metrics), replayed=True)
 
     def record_aggregate(
         self,
@@ -185,8 +193,10 @@ class MetricsStore:
         model_crn: str = "",
         model_build_crn: str = "",
         idempotency_key: str | None = None,
+        request_hash: str | None = None,
     ) -> bool:
-        """Insert an aggregate record. Returns False when `idempotency_key` was stored before."""
+        """Insert an aggregate record. Returns False when `idempotency_key` was stored before with
+        the same request; raises IdempotencyConflict when it came with another one."""
         if end_ms < start_ms:
             raise ValueError(f"end_timestamp_ms ({end_ms}) is before start_timestamp_ms ({start_ms})")
         row = {
@@ -196,15 +206,24 @@ class MetricsStore:
             "prediction_uuid": None,
             # Own namespace: a prediction's key and an aggregate's key never collide.
             "idempotency_key": None if idempotency_key is None else f"aggregate:{idempotency_key}",
+            "request_hash": request_hash,
             "start_ms": start_ms,
             "end_ms": end_ms,
-            "metrics": _dumps(dict(metrics)),
+            "metrics": dumps_json(dict(metrics)),
         }
         stmt = self._insert(records).values(**row)
         if idempotency_key is not None:
             stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        # RETURNING, not rowcount: psycopg reported no row count for an insert that stored one.
         with self._connect(write=True) as conn:
-            return conn.execute(stmt).rowcount == 1
+            if conn.execute(stmt.returning(records.c.id)).first() is not None:
+                return True
+            known = conn.execute(
+                select(records.c.request_hash).where(records.c.idempotency_key == row["idempotency_key"])
+            ).scalar_one_or_none()
+        if known is not None and request_hash is not None and known != request_hash:
+            raise IdempotencyConflict(str(idempotency_key))
+        return False
 
     def merge_delayed(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
         """Merge delayed metrics into predictions, all or nothing. Returns the number of values written.
@@ -214,7 +233,7 @@ class MetricsStore:
         latest: dict[tuple[str, str], str] = {}
         for uuid_, metrics in items:
             for key, value in metrics.items():
-                latest[(uuid_, key)] = _dumps(value)  # later value wins, within a batch too
+                latest[(uuid_, key)] = dumps_json(value)  # later value wins, within a batch too
         if not latest:
             return 0
         arrived = now_ms()
@@ -388,28 +407,7 @@ class MetricsStore:
                     f"{len(keys)} distinct delayed metric keys in this store; read_frame joins one table "
                     f"per key and supports at most {_MAX_DELAYED_KEYS} (SQLite joins at most 64 tables)"
                 )
-            # One outer join per delayed key: each record arrives with its late values beside it,
-            # in the same order, so nothing is matched by uuid afterwards.
-            joined: Any = records
-            late_columns = []
-            for i, key in enumerate(keys):
-                late = delayed.alias(f"late{i}")
-                joined = joined.outerjoin(
-                    late, and_(late.c.prediction_uuid == records.c.prediction_uuid, late.c.key == key)
-                )
-                late_columns += [late.c.value, late.c.arrived_ms]
-            stmt = (
-                select(
-                    records.c.prediction_uuid,
-                    records.c.start_ms,
-                    records.c.end_ms,
-                    as_bytes(records.c.metrics, self.engine.dialect),
-                    *late_columns,
-                )
-                .select_from(joined)
-                .where(where)
-                .order_by(records.c.start_ms, records.c.id)
-            )
+            stmt = frame_statement(keys, where, self.engine.dialect)
             # The driver's own cursor: SQLAlchemy's Row objects cost more than the parsing does.
             with raw_cursor(conn, stmt, self.engine.dialect) as cursor:
                 while block := cursor.fetchmany(_READ_BLOCK):

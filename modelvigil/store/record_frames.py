@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +27,15 @@ import pyarrow.json as pa_json
 
 BASE_COLUMNS = ["prediction_uuid", "row", "start_ms", "end_ms"]
 _BLOCK = 1 << 22  # Arrow parses 4 MB blocks on all cores
+
+
+def dumps_json(value: Any) -> str:
+    """A metric value as the JSON text the store keeps (the inverse of the parsing below)."""
+    # orjson writes NaN as null (NaN is not JSON); callers turn missing values into None first.
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses and JSON allows, such as integers beyond 64 bits
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def empty_frame() -> pd.DataFrame:

@@ -27,9 +27,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from modelvigil.protocol import private_dir, private_file
 from modelvigil.store import live_counts
@@ -49,6 +51,9 @@ records = Table(
     Column("model_deployment_crn", String(300), nullable=False),
     Column("prediction_uuid", String(64), nullable=True, unique=True),
     Column("idempotency_key", String(200), nullable=True, unique=True),
+    # sha256 of the request an idempotency key first came with: the same key with another request
+    # is a conflict, never a replay of the first answer. NULL on records stored before it existed.
+    Column("request_hash", String(64), nullable=True),
     Column("start_ms", BigInteger, nullable=False),
     Column("end_ms", BigInteger, nullable=False),
     Column("metrics", Text, nullable=False),
@@ -108,3 +113,23 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=32, pool_timeout=60)
     return engine
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create what is missing: tables, indexes, and columns added since a table was created
+    (create_all never alters one). Safe when other processes do the same at the same moment."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+        for index in delayed.indexes:  # added after the first release: older stores lack it
+            index.create(engine, checkfirst=True)
+    except OperationalError:
+        raise
+    except SQLAlchemyError:
+        metadata.create_all(engine, checkfirst=True)  # another process created them just now
+    if "request_hash" not in {c["name"] for c in inspect(engine).get_columns(records.name)}:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {records.name} ADD COLUMN request_hash VARCHAR(64)"))
+        except SQLAlchemyError:
+            if "request_hash" not in {c["name"] for c in inspect(engine).get_columns(records.name)}:
+                raise  # not another process adding it first: a real failure
