@@ -51,7 +51,7 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(FEATURE_PREFIX)]
 
 
-def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
+def _prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[object]]:
     # Time order; ties keep the source's order, which keeps a call's rows together. Both read
     # paths already deliver time order, so the sort is usually skipped (it costs seconds at 1M rows).
     if frame["start_ms"].is_monotonic_increasing:
@@ -60,10 +60,29 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
         records = frame.sort_values("start_ms", kind="stable").reset_index(drop=True)
     # The lab computed `(end - start).dt.microseconds * 1000`: sub-second part only, multiplied.
     records["latency_ms"] = (records["end_ms"] - records["start_ms"]).astype(float)
-    records["label"] = records.get(LABEL_KEY, np.nan)
+    records["label"], invalid = usable_labels(records.get(LABEL_KEY))
     if "probability" not in records:
         records["probability"] = np.nan
-    return records
+    return records, invalid
+
+
+def usable_labels(raw: pd.Series | None) -> tuple[pd.Series | float, list[object]]:
+    """Ground truth as numbers (the model's labels are numbers), and the values that are not:
+    an object, a list, text or a boolean sent as a label is left out and reported, never a crash."""
+    if raw is None:
+        return np.nan, []
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype(float), []
+    values = raw.to_numpy(dtype=object)
+    number = (int, float, np.integer, np.floating)
+    usable = np.array(
+        [isinstance(v, number) and not isinstance(v, bool | np.bool_) for v in values], dtype=bool
+    )
+    present = ~pd.isna(raw).to_numpy() & ~usable
+    invalid = [values[i] for i in np.flatnonzero(present)]
+    labels = np.full(len(values), np.nan)
+    labels[usable] = values[usable].astype(float)
+    return pd.Series(labels, index=raw.index), invalid
 
 
 def analyse(
@@ -78,10 +97,13 @@ def analyse(
     if frame.empty:
         notes.append("no prediction records in the requested range")
         return _empty(notes)
-    records = _prepare(frame)
+    records, invalid = _prepare(frame)
     windowing = config.windowing()
     records["window"] = windowing.assign(records["start_ms"])
     features = feature_columns(records)
+    if invalid:
+        shown = ", ".join(repr(v)[:40] for v in invalid[:3])
+        notes.append(f"{len(invalid)} label(s) not usable for accuracy (not numbers), left out: {shown}")
     for name in features:
         if records[name].isna().all():
             notes.append(f"feature {name.removeprefix(FEATURE_PREFIX)!r} has no values in this range")
@@ -111,6 +133,7 @@ def analyse(
         "predictions": len(records),
         "requests": int(records["prediction_uuid"].nunique()),
         "labelled": int(labelled.sum()),
+        "invalid_labels": len(invalid),
         "label_coverage": float(labelled.mean()),
         "accuracy": float(hits.mean()) if hits.size else None,
         "latency_p50_ms": _pct(records, 50),
@@ -253,6 +276,7 @@ def _empty(notes: list[str]) -> Analysis:
             "predictions": 0,
             "requests": 0,
             "labelled": 0,
+            "invalid_labels": 0,
             "label_coverage": None,
             "accuracy": None,
             "latency_p50_ms": None,

@@ -58,6 +58,9 @@ Identity = Annotated[ServiceIdentity, Depends(_identity)]
 Options = Annotated[ServiceOptions, Depends(_options)]
 
 
+# Text a database column can hold: Postgres refuses a NUL in text, so it is a 422 here, never a 500.
+NO_NUL = r"^[^\x00]*$"
+
 # An empty key would be a key everybody shares (header values arrive with their blanks stripped).
 IdempotencyKey = Annotated[
     str | None,

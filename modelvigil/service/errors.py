@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelvigil.store import IdempotencyConflict, StoreUnavailable, UnknownPredictions
+from modelvigil.store import IdempotencyConflict, LimitExceeded, StoreUnavailable, UnknownPredictions
 
 
 class ServiceError(Exception):
@@ -67,6 +67,10 @@ async def _unknown_predictions(_: Request, exc: Exception) -> JSONResponse:
     return failure(404, f"nothing stored: {exc}")
 
 
+async def _limit_exceeded(_: Request, exc: Exception) -> JSONResponse:
+    return failure(422, f"nothing stored: {exc}")
+
+
 async def _idempotency_conflict(_: Request, exc: Exception) -> JSONResponse:
     return failure(409, str(exc))
 
@@ -79,3 +83,4 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, _store_down)
     app.add_exception_handler(UnknownPredictions, _unknown_predictions)
     app.add_exception_handler(IdempotencyConflict, _idempotency_conflict)
+    app.add_exception_handler(LimitExceeded, _limit_exceeded)

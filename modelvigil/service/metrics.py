@@ -15,26 +15,34 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.protocol import MAX_MS
-from modelvigil.service.deps import AUTHORIZED, IdempotencyKey, Identity, Store
+from modelvigil.service.deps import AUTHORIZED, NO_NUL, IdempotencyKey, Identity, Store
 from modelvigil.service.errors import ServiceError
+from modelvigil.store.limits import MAX_KEY_CHARS, MAX_VALUE_BYTES
 
 router = APIRouter(dependencies=AUTHORIZED)
 
 
-def _finite_json(metrics: dict[str, Any]) -> dict[str, Any]:
-    try:
-        json.dumps(metrics, allow_nan=False)
-    except ValueError:
-        raise ValueError("metrics must be finite JSON values (no NaN or Infinity)") from None
+def _storable(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Finite JSON, keys a store column holds, values of a size a read can carry: checked here,
+    when written, so that no later read fails on what was accepted."""
+    for key, value in metrics.items():
+        if not 1 <= len(key) <= MAX_KEY_CHARS or "\x00" in key:
+            raise ValueError(f"metric key {key[:40]!r}: 1 to {MAX_KEY_CHARS} characters, no NUL")
+        try:
+            size = len(json.dumps(value, allow_nan=False))
+        except ValueError:
+            raise ValueError(f"metric {key!r}: must be finite JSON values (no NaN or Infinity)") from None
+        if size > MAX_VALUE_BYTES:
+            raise ValueError(f"metric {key!r}: {size} bytes of JSON, at most {MAX_VALUE_BYTES}")
     return metrics
 
 
-FiniteMetrics = Annotated[dict[str, Any], Field(min_length=1), AfterValidator(_finite_json)]
+StorableMetrics = Annotated[dict[str, Any], Field(min_length=1), AfterValidator(_storable)]
 
 
 class DelayedMetrics(BaseModel):
-    prediction_uuid: str = Field(min_length=1, max_length=64)
-    metrics: FiniteMetrics
+    prediction_uuid: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    metrics: StorableMetrics
 
 
 class DelayedMetricsBulk(BaseModel):
@@ -42,10 +50,10 @@ class DelayedMetricsBulk(BaseModel):
 
 
 class AggregateMetrics(BaseModel):
-    metrics: FiniteMetrics
+    metrics: StorableMetrics
     start_timestamp_ms: int = Field(ge=0, le=MAX_MS)
     end_timestamp_ms: int = Field(ge=0, le=MAX_MS)
-    model_deployment_crn: str | None = Field(default=None, max_length=300)
+    model_deployment_crn: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
 
 
 @router.post("/metrics/delayed")
@@ -104,11 +112,11 @@ def _hash(body: BaseModel) -> str:
 @router.get("/metrics")
 async def read_metrics(
     store: Store,
-    model_deployment_crn: Annotated[str | None, Query(max_length=300)] = None,
+    model_deployment_crn: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
     start_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
     end_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
-    model_crn: Annotated[str | None, Query(max_length=300)] = None,
-    model_build_crn: Annotated[str | None, Query(max_length=300)] = None,
+    model_crn: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
+    model_build_crn: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
     """`cdsw.read_metrics`: records in `{"metrics": [...]}`, any one CRN is enough."""
     try:

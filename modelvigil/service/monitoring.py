@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.protocol import BUCKET_MS, MAX_MS, now_ms
-from modelvigil.service.deps import AUTHORIZED, Service
+from modelvigil.service.deps import AUTHORIZED, NO_NUL, Service
 from modelvigil.service.errors import ServiceError
 from modelvigil.service.telemetry import RequestTelemetry
 from modelvigil.store import MetricsStore, live_counts
@@ -192,7 +192,9 @@ async def style() -> FileResponse:
 async def data(
     service: Service,
     response: Response,
-    deployment: Annotated[str | None, Query(max_length=300, description="default: the served one")] = None,
+    deployment: Annotated[
+        str | None, Query(max_length=300, pattern=NO_NUL, description="default: the served one")
+    ] = None,
     start_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="default: end - 5 min")] = None,
     end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="default: now")] = None,
     step_ms: Annotated[

@@ -31,3 +31,7 @@ class IdempotencyConflict(StoreError):
             f"Idempotency-Key {key!r} was used before with a different request; nothing was stored: "
             "send this request with a new key"
         )
+
+
+class LimitExceeded(StoreError):
+    """A write the store refuses because reading it back would fail or cost too much; nothing stored."""

@@ -23,6 +23,7 @@ from modelvigil.protocol import LABEL_KEY, now_ms
 from modelvigil.store import live_counts
 from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
 from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor
+from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys
 from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame
 from modelvigil.store.schema import (
     DELAYED_KEYS,
@@ -35,7 +36,6 @@ from modelvigil.store.schema import (
 
 _CHUNK = 5_000  # rows per statement: under every driver's parameter limit
 _READ_BLOCK = 100_000  # records parsed at a time by read_frame
-_MAX_DELAYED_KEYS = 60
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class MetricsStore:
             .returning(records.c.prediction_uuid)
         )
         self._schema_ready = False
+        self._delayed_keys = DelayedKeys()
         with suppress(StoreUnavailable):  # a store that is down now may be up by the first call
             self._ensure_schema()
 
@@ -246,6 +247,7 @@ class MetricsStore:
         labels = {u: v for (u, k), v in latest.items() if k == LABEL_KEY}
 
         def write(conn: Connection) -> None:
+            self._delayed_keys.admit(conn, {k for _, k in latest})
             known: set[str] = set()
             judged = []  # for the live counters: what each label replaces, on which prediction
             for chunk in _chunks(uuids, _CHUNK):
@@ -402,10 +404,10 @@ class MetricsStore:
         parts = []
         with self._connect(write=False) as conn:
             keys = list(conn.execute(DELAYED_KEYS).scalars())
-            if len(keys) > _MAX_DELAYED_KEYS:
+            if len(keys) > MAX_DELAYED_KEYS:  # only a store written before the limit was enforced
                 raise StoreError(
                     f"{len(keys)} distinct delayed metric keys in this store; read_frame joins one table "
-                    f"per key and supports at most {_MAX_DELAYED_KEYS} (SQLite joins at most 64 tables)"
+                    f"per key and supports at most {MAX_DELAYED_KEYS} (SQLite joins at most 64 tables)"
                 )
             stmt = frame_statement(keys, where, self.engine.dialect)
             # The driver's own cursor: SQLAlchemy's Row objects cost more than the parsing does.

@@ -1,0 +1,47 @@
+"""What the store accepts, enforced when it is written, so a read never fails on what a write let in.
+
+`read_frame` joins one table per distinct delayed metric key (SQLite joins at most 64), so the
+store holds at most MAX_DELAYED_KEYS of them; the write that would add one more is refused with
+what is already there, and every deployment keeps reading. Keys and values are bounded too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy.engine import Connection
+
+from modelvigil.store.errors import LimitExceeded
+from modelvigil.store.schema import DELAYED_KEYS
+
+MAX_DELAYED_KEYS = 60
+MAX_KEY_CHARS = 200  # the delayed key column's width
+MAX_VALUE_BYTES = 256 * 1024  # one delayed value as JSON: a label list for 50,000 rows fits
+
+
+class DelayedKeys:
+    """The store's distinct delayed keys, remembered once seen (keys are never removed), so a
+    write with known keys asks the database nothing."""
+
+    def __init__(self) -> None:
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def admit(self, conn: Connection, keys: Iterable[str]) -> None:
+        """Raise LimitExceeded, before anything is written, if `keys` would pass the limit."""
+        new = set(keys) - self._known
+        if not new:
+            return
+        present = set(conn.execute(DELAYED_KEYS).scalars())
+        with self._lock:
+            self._known |= present
+        adding = sorted(new - present)
+        if len(present) + len(adding) > MAX_DELAYED_KEYS:
+            raise LimitExceeded(
+                f"this store holds {len(present)} distinct delayed metric keys and takes at most "
+                f"{MAX_DELAYED_KEYS}; this call would add {len(adding)} more ({adding[:5]}): "
+                "send the metric under a key the store has, or put several values under one key"
+            )
+        with self._lock:
+            self._known |= set(adding)

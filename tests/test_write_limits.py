@@ -1,0 +1,115 @@
+"""Every limit is enforced when data is written, so no read fails on what a write accepted: metric
+keys and values, NUL bytes (which Postgres text cannot hold), the store's count of delayed keys,
+and labels the accuracy cannot use, on SQLite and on Postgres."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from modelvigil.analysis.analyse import analyse
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.store import LimitExceeded, MetricsStore, PredictionRecord
+from modelvigil.store.limits import MAX_DELAYED_KEYS
+from tests.helpers import auth, lab_payload
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def svc(request, make_service, store_url_pg):
+    return make_service(store_url=store_url_pg) if request.param == "postgres" else make_service()
+
+
+def _predict(svc) -> str:
+    body = {"accessKey": svc.identity.access_key, "request": lab_payload(1)}
+    r = requests.post(f"{svc.url}/model", json=body, headers=auth(svc), timeout=30)
+    r.raise_for_status()
+    return r.json()["response"]["uuid"]
+
+
+def _error(r) -> str:
+    assert r.status_code == 422, r.text
+    return r.json()["error"]
+
+
+def test_keys_values_and_nul_bytes_are_refused_at_write_with_what_is_wrong(svc):
+    uuid_ = _predict(svc)
+    url, headers = f"{svc.url}/metrics/delayed", auth(svc)
+
+    def delayed(uuid_value: str, metrics: dict) -> requests.Response:
+        body = {"prediction_uuid": uuid_value, "metrics": metrics}
+        return requests.post(url, json=body, headers=headers, timeout=30)
+
+    assert "metric key 'kkkkkkkk" in _error(delayed(uuid_, {"k" * 201: 1}))
+    assert "1 to 200 characters, no NUL" in _error(delayed(uuid_, {"bad\x00key": 1}))
+    assert "at most 262144" in _error(delayed(uuid_, {"blob": "x" * 300_000}))
+    assert "prediction_uuid" in _error(delayed("u\x00", {"final_label": 1}))
+    aggregate = {"metrics": {"a\x00": 1}, "start_timestamp_ms": 1, "end_timestamp_ms": 2}
+    r = requests.post(f"{svc.url}/metrics/aggregate", json=aggregate, headers=headers, timeout=30)
+    assert "no NUL" in _error(r)
+    for params in ({"model_deployment_crn": "crn\x00x"}, {"model_crn": "\x00"}):
+        assert "model" in _error(
+            requests.get(f"{svc.url}/metrics", params=params, headers=headers, timeout=30)
+        )
+    r = requests.get(
+        f"{svc.url}/monitoring/data", params={"deployment": "d\x00"}, headers=headers, timeout=30
+    )
+    assert "deployment" in _error(r)
+    assert delayed(uuid_, {"k" * 200: 1}).status_code == 200  # at the limit: accepted
+    assert svc.store.read_frame(svc.identity.deployment_crn)["k" * 200].tolist() == [1]
+
+
+def test_the_store_refuses_the_delayed_key_that_reads_could_not_join(store_url):
+    store = MetricsStore(store_url)
+    try:
+        rec = PredictionRecord("m", "b", "d", "u1", 1, 2, {"prediction": [1]})
+        store.record_prediction(rec)
+        store.merge_delayed([("u1", {f"k{i:02}": i for i in range(MAX_DELAYED_KEYS)})])
+        with pytest.raises(LimitExceeded) as err:
+            store.merge_delayed([("u1", {"final_label": 1, "k00": 5})])
+        assert f"holds {MAX_DELAYED_KEYS} distinct delayed metric keys" in str(err.value)
+        assert "add 1 more (['final_label'])" in str(err.value)
+        frame = store.read_frame("d")  # the read still works, and the refused call changed nothing
+        assert frame["k00"].tolist() == [0] and "final_label" not in frame
+        assert store.merge_delayed([("u1", {"k00": 7})]) == 1  # known keys are still welcome
+        other = MetricsStore(store_url)  # another process, knowing nothing yet, refuses it too
+        try:
+            with pytest.raises(LimitExceeded):
+                other.merge_delayed([("u1", {"new": 1})])
+        finally:
+            other.close()
+    finally:
+        store.close()
+
+
+def test_the_service_answers_the_key_limit_with_a_422(svc):
+    uuid_ = _predict(svc)
+    url, headers = f"{svc.url}/metrics/delayed", auth(svc)
+    many = {f"m{i:02}": i for i in range(MAX_DELAYED_KEYS + 1)}
+    r = requests.post(url, json={"prediction_uuid": uuid_, "metrics": many}, headers=headers, timeout=30)
+    assert "nothing stored: this store holds 0 distinct delayed metric keys" in _error(r)
+    assert "final_label" not in svc.store.read_frame(svc.identity.deployment_crn)
+
+
+def test_labels_the_accuracy_cannot_use_are_reported_not_a_crash():
+    n = 400
+    rng = np.random.default_rng(0)
+    labels = list(rng.integers(0, 2, n).astype(object))
+    labels[3], labels[10], labels[20] = {"class": 1}, "x" * 300, True
+    frame = pd.DataFrame(
+        {
+            "prediction_uuid": [f"u{i}" for i in range(n)],
+            "row": 0,
+            "start_ms": 1_000 + np.arange(n),
+            "end_ms": 1_002 + np.arange(n),
+            "prediction": [v if type(v) is int else 1 for v in labels],
+            "final_label": labels,
+            "input_data.x": rng.normal(size=n),
+        }
+    )
+    result = analyse(frame, pd.DataFrame(), MonitoringConfig())
+    assert result.overall["invalid_labels"] == 3 and result.overall["labelled"] == n - 3
+    assert result.overall["accuracy"] == 1.0  # every usable label equals its prediction
+    note = next(n for n in result.notes if "not usable for accuracy" in n)
+    assert note.startswith("3 label(s) not usable for accuracy (not numbers), left out: {'class': 1}, 'xxx")
