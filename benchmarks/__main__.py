@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5, print a table, write
+"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5 and B8, print a table, write
 JSON (default `benchmarks/results/latest.json`).
 
 Every ratio is measured against its baseline in the same run on this machine. Nothing here
@@ -31,6 +31,7 @@ SIZES = {
         "per_uuid_sample": 2_000,
         "records_b3": 1_000_000,
         "scaling_b5": [10_000, 100_000, 1_000_000],
+        "edges_seconds_b8": 10,
     },
     "quick": {
         "requests_b1": 1_000,
@@ -40,13 +41,15 @@ SIZES = {
         "per_uuid_sample": 300,
         "records_b3": 20_000,
         "scaling_b5": [2_000, 6_000, 20_000],
+        "edges_seconds_b8": 3,
     },
 }
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B8")
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 
 
 def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
-    from benchmarks import ground_truth_bench, simulation_bench
+    from benchmarks import edges_bench, ground_truth_bench, simulation_bench
     from modelvigil.service.embedded import run_in_subprocess
     from modelvigil.settings import Settings
 
@@ -70,6 +73,8 @@ def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
             results.append(
                 ground_truth_bench.run(settings, url, uuids, per_uuid_sample=sizes["per_uuid_sample"])
             )
+        if "B8" in only:
+            results.append(edges_bench.run(settings, url, seconds=sizes["edges_seconds_b8"]))
     return results
 
 
@@ -91,20 +96,20 @@ def _table(results: list[Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
-    parser.add_argument("--only", default="B1,B2,B3,B4,B5", help="comma-separated subset, e.g. B3,B5")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset, e.g. B3,B5")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results")
     args = parser.parse_args(argv)
     only = {b.strip().upper() for b in args.only.split(",") if b.strip()}
-    unknown = only - {"B1", "B2", "B3", "B4", "B5"}
+    unknown = only - set(BENCHMARKS)
     if unknown:
-        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from B1..B5")
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
     mode = "quick" if args.quick else "full"
     sizes = SIZES[mode]
     started = time.perf_counter()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
 
     results: list[Result] = []
-    if only & {"B1", "B2", "B4"}:
+    if only & {"B1", "B2", "B4", "B8"}:
         results += _run_service_benchmarks(sizes, only)
     if only & {"B3", "B5"}:
         from benchmarks import monitoring_bench

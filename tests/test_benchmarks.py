@@ -31,7 +31,7 @@ def test_quick_mode_reports_every_benchmark_with_ratios_and_targets(tmp_path):
     assert report["mode"] == "quick"
     assert report["machine"]["cpus"] and report["machine"]["packages"]["prefect"]
     by_id = {b["id"]: b for b in report["benchmarks"]}
-    assert sorted(by_id) == ["B1", "B2", "B3", "B4", "B5"]
+    assert sorted(by_id) == ["B1", "B2", "B3", "B4", "B5", "B8"]
     for b in by_id.values():
         assert b["figures"] and b["ratios"]
         for ratio in b["ratios"]:
@@ -42,6 +42,7 @@ def test_quick_mode_reports_every_benchmark_with_ratios_and_targets(tmp_path):
     assert by_id["B3"]["figures"]["postgres"]["flow_seconds"] > 0
     assert len(by_id["B5"]["figures"]["seconds"]) == 3
     # The table names every benchmark and says whether each target was met.
-    for name in ("B1", "B2", "B3", "B4", "B5"):
+    assert by_id["B8"]["figures"]["health_samples_busy"] > 0
+    for name in ("B1", "B2", "B3", "B4", "B5", "B8"):
         assert name in proc.stdout
     assert "target at least" in proc.stdout and "target at most" in proc.stdout

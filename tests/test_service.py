@@ -1,7 +1,10 @@
 """The embedded model service over real HTTP on loopback: protocol shapes and every error row."""
 
 import concurrent.futures as cf
+import contextlib
 import json
+import socket
+import time
 
 import pandas as pd
 import pytest
@@ -377,6 +380,11 @@ def test_a_reused_key_with_another_request_is_a_409_never_a_replay(make_service,
         "success": True,
         "stored": False,
     }
+    later = {**aggregate, "start_timestamp_ms": 5, "end_timestamp_ms": 9}  # a resumed run's own clock
+    assert requests.post(url, json=later, headers=keyed, timeout=10).json() == {
+        "success": True,
+        "stored": False,
+    }
     changed = {**aggregate, "metrics": {"accuracy": 0.1}}
     r = requests.post(url, json=changed, headers=keyed, timeout=10)
     assert r.status_code == 409 and "'w-0'" in error(r)
@@ -385,3 +393,52 @@ def test_a_reused_key_with_another_request_is_a_409_never_a_replay(make_service,
     r = post_model(svc, body, headers={"Idempotency-Key": "aggregate:w-0"})
     assert r.status_code == 422 and "aggregate:" in error(r)
     assert svc.store.count(crn) == 1
+
+
+@pytest.mark.parametrize("path", ["/model", "/metrics/delayed/bulk", "/metrics/aggregate"])
+def test_an_unauthenticated_body_is_refused_before_it_is_read(service, path):
+    """401 while the caller is still sending: the service holds no megabytes for a stranger."""
+    host, port = service.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 4900000\r\n\r\n".encode()
+            + b"{" * 1000  # of 4.9 MB announced: the rest never comes
+        )
+        sock.settimeout(5)
+        answer = sock.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 401"), answer[:200]
+    assert "missing Authorization header" in answer
+
+
+def _raw_exchange(url: str, data: bytes, *, wait_s: float = 10.0) -> str:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
+        with contextlib.suppress(OSError):  # the service may close while we still send
+            sock.sendall(data)
+        chunks = []
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+    return b"".join(chunks).decode("latin-1")
+
+
+def test_headers_over_64_kb_are_refused_while_they_arrive(service):
+    huge = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 200_000  # and never an end
+    answer = _raw_exchange(service.url, huge)
+    assert answer.startswith("HTTP/1.1 431"), answer[:200]
+    assert "request headers over 65536 bytes" in answer
+    ok = requests.get(f"{service.url}/health", headers={"X-Filler": "a" * 60_000}, timeout=10)
+    assert ok.status_code == 200  # under the limit: served
+
+
+def test_headers_that_trickle_in_are_cut_off(make_service):
+    svc = make_service(options=ServiceOptions(header_timeout_s=0.5))
+    answer = _raw_exchange(svc.url, b"GET /health HTTP/1.1\r\nHost: x\r\n", wait_s=10)  # no blank line
+    assert answer.startswith("HTTP/1.1 408"), answer[:200]
+    assert "request headers took over 0.5 s" in answer
+    # A kept-alive connection's next request gets the same limits, and an idle one is no offence.
+    with requests.Session() as session:
+        for _ in range(3):
+            assert session.get(f"{svc.url}/health", timeout=10).status_code == 200
+            time.sleep(0.6)

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from modelvigil.service.deps import AUTHORIZED, Identity, Options
+from modelvigil.service.deps import Identity, Options
 from modelvigil.service.errors import APIv2Error
 from modelvigil.settings import ServiceIdentity
 
-router = APIRouter(prefix="/api/v2/projects/{project_id}/models", dependencies=AUTHORIZED)
+router = APIRouter(prefix="/api/v2/projects/{project_id}/models")
 
 
 def _check_project(identity: ServiceIdentity, project_id: str) -> None:

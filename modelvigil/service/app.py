@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from modelvigil.model import FraudModel
 from modelvigil.service import apiv2, health, metrics, model, monitoring
+from modelvigil.service.auth import BearerFirst
 from modelvigil.service.deps import ServiceState
 from modelvigil.service.errors import install_handlers
 from modelvigil.service.limits import LimitBodySize
@@ -76,6 +77,7 @@ def create_app(
     for router in (model.router, metrics.router, monitoring.router, apiv2.router, health.router):
         app.include_router(router)
     app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
-    # Outermost, so refused calls (413 included) are counted too.
+    app.add_middleware(BearerFirst, expected_token=state.expected_token if options.auth else None)
+    # Outermost, so refused calls (401 and 413 included) are counted too.
     app.add_middleware(CountModelCalls, telemetry=state.telemetry, deployment_crn=identity.deployment_crn)
     return app

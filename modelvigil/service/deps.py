@@ -1,5 +1,7 @@
 """What a route needs from the running service, read from `request.app.state` (set by `create_app`).
 
+The API key is not among them: `auth.BearerFirst` checks it before any route reads a body.
+
 Each is an `Annotated[..., Depends(...)]` alias, so a route says `store: Store` and nothing more.
 Every dependency is `async`: a plain def would cost a thread-pool hop on every call (measured ~10%
 of the service's CPU per single-row call).
@@ -8,13 +10,11 @@ of the service's CPU per single-row call).
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from modelvigil.service.errors import ServiceError
 from modelvigil.service.options import ServiceOptions
 from modelvigil.service.scoring import BatchScorer
 from modelvigil.service.telemetry import RequestTelemetry
@@ -71,23 +71,3 @@ IdempotencyKey = Annotated[
         description="Makes a retry safe: a repeated key stores nothing new, answers as the first call did.",
     ),
 ]
-
-
-async def bearer(
-    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
-) -> None:
-    """The API key as `Authorization: Bearer <key>`, unless the service runs without auth."""
-    service: ServiceState = request.app.state.service
-    if not service.options.auth:
-        return
-    if not authorization:
-        raise ServiceError(401, "missing Authorization header: send 'Authorization: Bearer <API key>'")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()  # before the emptiness check: "Bearer " and spaces is no token
-    if scheme.lower() != "bearer" or not token:
-        raise ServiceError(401, "Authorization header must be 'Bearer <API key>'")
-    if not secrets.compare_digest(token.encode(), service.expected_token):
-        raise ServiceError(401, "User APikey not authorized to access model")
-
-
-AUTHORIZED = [Depends(bearer)]

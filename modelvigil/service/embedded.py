@@ -23,7 +23,8 @@ import uvicorn
 from modelvigil.model import FraudModel
 from modelvigil.service.app import create_app
 from modelvigil.service.faults import FaultInjector, FaultPlan
-from modelvigil.service.options import ServiceOptions
+from modelvigil.service.http_limits import limited_headers
+from modelvigil.service.options import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, ServiceOptions
 from modelvigil.settings import (
     CMLEnvironment,
     ServiceIdentity,
@@ -85,10 +86,15 @@ def build_server(
     app: Any = create_app(identity, model, store, options)
     if faults is not None and faults.shares:
         app = FaultInjector(app, faults)
-    return uvicorn_server(app), bind(host, port), identity, store
+    server = uvicorn_server(
+        app, max_header_bytes=options.max_header_bytes, header_timeout_s=options.header_timeout_s
+    )
+    return server, bind(host, port), identity, store
 
 
-def uvicorn_server(app: Any) -> uvicorn.Server:
+def uvicorn_server(
+    app: Any, *, max_header_bytes: int = MAX_HEADER_BYTES, header_timeout_s: float = HEADER_TIMEOUT_S
+) -> uvicorn.Server:
     # access_log off: the access log would print query strings (?accessKey=...) to the console.
     # log_config None: uvicorn must not reconfigure the process's logging. Inside a Prefect flow
     # run that reconfiguration flushes Prefect's API log handler under the logging lock: deadlock.
@@ -100,6 +106,7 @@ def uvicorn_server(app: Any) -> uvicorn.Server:
         timeout_keep_alive=30,
         proxy_headers=False,  # no proxy in front of the embedded service: skip X-Forwarded-* handling
         timeout_graceful_shutdown=5,
+        http=limited_headers(max_header_bytes, header_timeout_s),  # httptools, with header limits
     )
     return uvicorn.Server(config)
 

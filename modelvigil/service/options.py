@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
+MAX_HEADER_BYTES = 64 * 1024  # a request's headers, counted as they arrive (see `http_limits`)
+HEADER_TIMEOUT_S = 10.0  # from a request's first byte to the end of its headers
 
 
 @dataclass(frozen=True)
@@ -17,3 +19,5 @@ class ServiceOptions:
     max_body_bytes: int = MAX_BODY_BYTES
     # OpenMP threads per model call; 1 is fastest under load on a small machine (see `scoring`).
     model_threads: int = 1
+    max_header_bytes: int = MAX_HEADER_BYTES
+    header_timeout_s: float = HEADER_TIMEOUT_S
