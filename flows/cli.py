@@ -10,10 +10,11 @@ from enum import Enum
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from flows.monitoring import MonitoringSummary
 from modelvigil.analysis.config import MonitoringConfig
-from modelvigil.cli import add_core_commands, described, run
+from modelvigil.cli import add_core_commands, run
 from modelvigil.service.embedded import ensure_service
 from modelvigil.settings import Settings
 from modelvigil.simulation import SimulationChanged, SimulationConfig, SimulationSummary
@@ -50,10 +51,19 @@ MONITOR_OPTIONS = {
 PARSERS: dict[object, type] = {int: int, float: float, int | None: int, float | None: float}
 
 
+def _described(field: FieldInfo) -> str:
+    """A model field's description and default, as argparse help (its % escaped)."""
+    default = field.get_default(call_default_factory=True)
+    text = (field.description or "").rstrip(".")
+    if default is not None and default != []:
+        text += f" (default: {getattr(default, 'value', default)})"
+    return text.replace("%", "%%")
+
+
 def _add_model_options(p: argparse.ArgumentParser, model: type[BaseModel], options: dict[str, str]) -> None:
     for dest, name in options.items():
         field = model.model_fields[name]
-        kwargs: dict[str, object] = {"dest": dest, "default": None, "help": described(field)}
+        kwargs: dict[str, object] = {"dest": dest, "default": None, "help": _described(field)}
         if isinstance(field.annotation, type) and issubclass(field.annotation, Enum):
             kwargs["choices"] = [member.value for member in field.annotation]
         elif field.annotation in PARSERS:
@@ -89,14 +99,9 @@ def _print_summary(summary: SimulationSummary) -> None:
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        config = _config(args)
-    except ValidationError as exc:
+        _print_summary(_run_simulation(_config(args)))
+    except (ValidationError, SimulationChanged) as exc:  # bad settings, or an id taken by other traffic
         return _invalid(exc)
-    try:
-        _print_summary(_run_simulation(config))
-    except SimulationChanged as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     return 0
 
 

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from pydantic.fields import FieldInfo
 
 from modelvigil.protocol import masked
 from modelvigil.service.options import ServiceOptions
@@ -19,16 +18,6 @@ from modelvigil.settings import (
     identity_path,
     load_or_create_identity,
 )
-
-
-def described(field: FieldInfo, default: object = None) -> str:
-    """A model field's description and default, as argparse help (its % escaped)."""
-    if default is None:
-        default = field.get_default(call_default_factory=True)
-    text = (field.description or "").rstrip(".")
-    if default is not None and default != []:
-        text += f" (default: {getattr(default, 'value', default)})"
-    return text.replace("%", "%%")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

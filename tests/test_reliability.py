@@ -43,15 +43,10 @@ def test_faults_on_every_route_lose_nothing_and_double_nothing(settings, trained
     plan = FaultPlan.parse("503=0.08,429=0.04,drop=0.04", retry_after=1, seed=11)
     svc = start_in_thread(settings, model=trained_model[0], faults=plan)
     try:
+        # 16% of attempts fail: at 12 attempts about 1e-7 of the calls fail for good.
+        config = {"requests": 1000, "max_attempts": 12, "simulation_id": "faults-every-route"}
         summary = simulation_flow(
-            SimulationConfig(
-                service_url=svc.url,
-                requests=1000,
-                # 16% of attempts fail: at 12 attempts about 1e-7 of the calls fail for good.
-                max_attempts=12,
-                simulation_id="faults-every-route",
-                output_dir=str(tmp_path / "out"),
-            )
+            SimulationConfig(service_url=svc.url, output_dir=str(tmp_path / "out"), **config)
         )
         crn = svc.identity.deployment_crn
         ledger = pd.read_parquet(tmp_path / "out" / "ledger.parquet")
