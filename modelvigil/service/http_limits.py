@@ -38,14 +38,16 @@ class LimitedHeaders(HttpToolsProtocol):
         counting = self._awaiting_headers
         if counting:
             self._header_bytes += len(data)
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
         super().data_received(data)
+        if not (counting and self._awaiting_headers):
+            return  # the usual case: the whole header block came in one read, no timer needed
         # Still without the end of its headers after this many bytes: refused, whatever comes next.
-        if counting and self._awaiting_headers and self._header_bytes > self.max_header_bytes:
+        if self._header_bytes > self.max_header_bytes:
             self._refuse(
                 431, "Request Header Fields Too Large", f"request headers over {self.max_header_bytes} bytes"
             )
+        elif self._header_timer is None:  # counted from the first read, which had no end of headers
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
