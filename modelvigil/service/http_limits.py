@@ -1,6 +1,7 @@
 """Limits on a request's headers, where uvicorn's httptools parser has none: their size (64 KB)
-and how long they may take to arrive (10 s from their first byte). Without them one caller could
-make the service hold megabytes of header, or a connection open forever, a byte at a time.
+and how long they may take to arrive (10 s from the first read that ends without them). Without
+them one caller could make the service hold megabytes of header, or a connection open forever, a
+byte at a time.
 
 Counted on the raw bytes while the headers are still arriving, before the parser keeps them.
 """

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
 MAX_HEADER_BYTES = 64 * 1024  # a request's headers, counted as they arrive (see `http_limits`)
-HEADER_TIMEOUT_S = 10.0  # from a request's first byte to the end of its headers
+HEADER_TIMEOUT_S = 10.0  # for the rest of a request's headers, once a read ended without them
 
 
 @dataclass(frozen=True)
