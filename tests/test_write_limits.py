@@ -113,3 +113,18 @@ def test_labels_the_accuracy_cannot_use_are_reported_not_a_crash():
     assert result.overall["accuracy"] == 1.0  # every usable label equals its prediction
     note = next(n for n in result.notes if "not usable for accuracy" in n)
     assert note.startswith("3 label(s) not usable for accuracy (not numbers), left out: {'class': 1}, 'xxx")
+
+
+def test_a_key_admitted_by_a_write_that_failed_does_not_slip_past_the_limit(store_url):
+    store = MetricsStore(store_url)
+    try:
+        store.record_prediction(PredictionRecord("m", "b", "d", "u1", 1, 2, {"prediction": [1]}))
+        store.merge_delayed([("u1", {f"k{i:02}": i for i in range(MAX_DELAYED_KEYS - 1)})])
+        with pytest.raises(Exception, match="unknown prediction"):  # admitted, then nothing written
+            store.merge_delayed([("nobody", {"late": 1})])
+        store.merge_delayed([("u1", {"other": 1})])  # the 60th key
+        with pytest.raises(LimitExceeded):
+            store.merge_delayed([("u1", {"late": 1})])  # would be the 61st, however it was seen before
+        assert len([c for c in store.read_frame("d").columns if c.startswith(("k", "other"))]) == 60
+    finally:
+        store.close()

@@ -21,8 +21,10 @@ MAX_VALUE_BYTES = 256 * 1024  # one delayed value as JSON: a label list for 50,0
 
 
 class DelayedKeys:
-    """The store's distinct delayed keys, remembered once seen (keys are never removed), so a
-    write with known keys asks the database nothing."""
+    """The store's distinct delayed keys, remembered once read from the database (keys are never
+    removed), so a write with known keys asks the database nothing. A key this process admits is
+    not remembered until the database shows it: its write may still fail, and a remembered key
+    skips the check."""
 
     def __init__(self) -> None:
         self._known: set[str] = set()
@@ -43,5 +45,3 @@ class DelayedKeys:
                 f"{MAX_DELAYED_KEYS}; this call would add {len(adding)} more ({adding[:5]}): "
                 "send the metric under a key the store has, or put several values under one key"
             )
-        with self._lock:
-            self._known |= set(adding)
