@@ -22,6 +22,7 @@ from prefect.utilities.annotations import quote
 
 from modelvigil import progress
 from modelvigil.client.connect import connect
+from modelvigil.client.delivery import Delivery
 from modelvigil.client.groundtruth import covered_requests, label_items
 from modelvigil.client.ledger import scored_rows
 from modelvigil.client.retry import RetryPolicy
@@ -128,10 +129,16 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         covered = covered_requests(config.requests, config.label_coverage, config.seed)
         # quote: Prefect would otherwise walk every label of every item, twice (measured 5.6 s of
         # a 13 s run at 300k rows); the items are data, not task futures.
-        submitted = submit_ground_truth(conn.metrics, quote(label_items(rows, covered)))
+        # One Delivery per write, shared by the task's tries: a retry sends only what is unacknowledged.
+        submitted = submit_ground_truth(conn.metrics, quote(label_items(rows, covered)), Delivery())
         rows["labelled"] = covered[rows["request_no"].to_numpy(dtype=np.int64)]
         windows = track_window_accuracy(
-            conn.metrics, rows, config.accuracy_window, conn.deployment.latest_deployment_crn, simulation_id
+            conn.metrics,
+            rows,
+            config.accuracy_window,
+            conn.deployment.latest_deployment_crn,
+            simulation_id,
+            Delivery(),
         )
         conn.close()
 

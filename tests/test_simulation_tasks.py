@@ -9,6 +9,7 @@ from prefect.states import Completed, Failed
 
 from modelvigil.client import EndpointConnectionError, EndpointHTTPError, EndpointTimeout
 from modelvigil.client.connect import connect
+from modelvigil.client.delivery import Delivery
 from modelvigil.client.ledger import scored_rows
 from modelvigil.client.retry import RetryPolicy, call_with_retries, is_worth_retrying
 from modelvigil.data import FEATURES, LABEL, generate
@@ -103,14 +104,14 @@ def test_score_batch_fn_ledger_and_resubmission_is_idempotent(service, no_run_lo
     rows = scored_rows(ledger, traffic[LABEL].to_numpy(), 3)
     assert len(rows) == 30 and rows["label"].tolist() == traffic[LABEL].tolist()
     items = [(u, {"final_label": g["label"].tolist()}) for u, g in rows.groupby("uuid", sort=False)]
-    assert submit_ground_truth.fn(conn.metrics, items) == 10
-    assert submit_ground_truth.fn(conn.metrics, items) == 10  # again: an upsert, nothing doubles
+    assert submit_ground_truth.fn(conn.metrics, items, Delivery()) == 10
+    assert submit_ground_truth.fn(conn.metrics, items, Delivery()) == 10  # an upsert: nothing doubles
     frame = service.store.read_frame(service.identity.deployment_crn)
     assert frame["final_label"].notna().all() and len(frame) == 30
 
     rows["labelled"] = np.ones(len(rows), dtype=bool)
     crn = service.identity.deployment_crn
-    first = track_window_accuracy.fn(conn.metrics, rows, 10, crn, "unit")
-    second = track_window_accuracy.fn(conn.metrics, rows, 10, crn, "unit")
+    first = track_window_accuracy.fn(conn.metrics, rows, 10, crn, "unit", Delivery())
+    second = track_window_accuracy.fn(conn.metrics, rows, 10, crn, "unit", Delivery())
     assert len(first) == 3 and first == second
     assert service.store.count(crn, aggregates=True) == 3

@@ -29,6 +29,8 @@ Items = Iterable[tuple[str, Mapping[str, Any]]]
 
 
 class MetricsBackend(Protocol):
+    bulk_chunk: int  # delayed items one call carries: the unit a retried task need not send again
+
     def track_delayed(self, metrics: Mapping[str, Any], prediction_uuid: str) -> None: ...
 
     def track_delayed_bulk(self, items: Items) -> int:
@@ -63,6 +65,8 @@ class SdkSurface(MetricsBackend, Protocol):
 
 class HttpMetrics:
     """A modelvigil service's `/metrics` routes, through the endpoint's pooled session."""
+
+    bulk_chunk = BULK_CHUNK
 
     def __init__(self, endpoint: ModelEndpoint) -> None:
         self.endpoint = endpoint
@@ -107,6 +111,8 @@ class CmlSdkMetrics:
     """CML's own SDK (`cml.utils_v1._emulate_cdsw()` or `cdsw`) inside a workspace: one call per
     uuid, and no idempotency key for aggregates (CML's SDK has none)."""
 
+    bulk_chunk = 1
+
     def __init__(self, sdk: Any) -> None:
         self.sdk = sdk
 
@@ -140,6 +146,8 @@ class CmlSdkMetrics:
 
 class NoMetrics:
     """A real CML workspace reached from outside it: its metrics live behind its SDK, not HTTP."""
+
+    bulk_chunk = 1
 
     def _refuse(self, *_: Any, **__: Any) -> Any:
         raise EndpointNotConfigured(
