@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5 and B8, print a table, write
+"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5, B8 and B9, print a table, write
 JSON (default `benchmarks/results/latest.json`).
 
 Every ratio is measured against its baseline in the same run on this machine. Nothing here
@@ -32,6 +32,7 @@ SIZES = {
         "records_b3": 1_000_000,
         "scaling_b5": [10_000, 100_000, 1_000_000],
         "edges_seconds_b8": 10,
+        "records_b9": 1_000_000,
     },
     "quick": {
         "requests_b1": 1_000,
@@ -42,9 +43,10 @@ SIZES = {
         "records_b3": 20_000,
         "scaling_b5": [2_000, 6_000, 20_000],
         "edges_seconds_b8": 3,
+        "records_b9": 20_000,
     },
 }
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B8")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B8", "B9")
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -116,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
 
         got = monitoring_bench.run(records=sizes["records_b3"], scaling=sizes["scaling_b5"])
         results += [r for r in got if r.id in only]
+    if "B9" in only:
+        from benchmarks import metrics_read_bench
+
+        results.append(metrics_read_bench.measure(sizes["records_b9"]))
     results.sort(key=lambda r: r.id)
 
     report = {

@@ -31,7 +31,7 @@ def test_quick_mode_reports_every_benchmark_with_ratios_and_targets(tmp_path):
     assert report["mode"] == "quick"
     assert report["machine"]["cpus"] and report["machine"]["packages"]["prefect"]
     by_id = {b["id"]: b for b in report["benchmarks"]}
-    assert sorted(by_id) == ["B1", "B2", "B3", "B4", "B5", "B8"]
+    assert sorted(by_id) == ["B1", "B2", "B3", "B4", "B5", "B8", "B9"]
     for b in by_id.values():
         assert b["figures"] and b["ratios"]
         for ratio in b["ratios"]:

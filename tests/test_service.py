@@ -12,6 +12,7 @@ import requests
 
 from modelvigil.data import FEATURES
 from modelvigil.service.options import ServiceOptions
+from modelvigil.store import PredictionRecord
 from tests.helpers import auth, lab_payload
 
 
@@ -437,8 +438,42 @@ def test_headers_that_trickle_in_are_cut_off(make_service):
     answer = _raw_exchange(svc.url, b"GET /health HTTP/1.1\r\nHost: x\r\n", wait_s=10)  # no blank line
     assert answer.startswith("HTTP/1.1 408"), answer[:200]
     assert "request headers took over 0.5 s" in answer
+    # Headers split over two reads are timed from the first; they arrive in time: served.
+    host, port = svc.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)
+        sock.sendall(b"Connection: close\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     # A kept-alive connection's next request gets the same limits, and an idle one is no offence.
     with requests.Session() as session:
         for _ in range(3):
             assert session.get(f"{svc.url}/health", timeout=10).status_code == 200
             time.sleep(0.6)
+
+
+def test_a_response_that_outlasts_the_header_timeout_is_not_cut(make_service):
+    """The header timer is for headers that have not come; a long answer after them is no offence."""
+    svc = make_service(options=ServiceOptions(header_timeout_s=0.3))
+    ident = svc.identity
+    recs = [
+        PredictionRecord(
+            ident.model_crn, ident.build_crn, ident.deployment_crn, f"u{i}", i, i, {"blob": "x" * 4000}
+        )
+        for i in range(5_000)
+    ]
+    svc.store.record_predictions(recs)
+    headers = {"Authorization": f"Bearer {ident.api_key.get_secret_value()}"}
+    started, chunks = time.perf_counter(), []
+    with requests.get(
+        f"{svc.url}/metrics",
+        params={"model_deployment_crn": ident.deployment_crn},
+        headers=headers,
+        stream=True,
+        timeout=60,
+    ) as answer:
+        for chunk in answer.iter_content(64 * 1024):
+            chunks.append(chunk)
+            time.sleep(0.005)  # a reader slower than the service
+    assert time.perf_counter() - started > 0.6  # the answer outlasted the header timeout twice
+    assert len(json.loads(b"".join(chunks))["metrics"]) == 5_000

@@ -38,6 +38,7 @@ from modelvigil.client.errors import (
 from modelvigil.client.retry import RetryPolicy, call_with_retries
 
 DEFAULT_TIMEOUT = (3.05, 30.0)  # CML's default model request timeout is 30 s
+READ_PAGE = 2_000  # records per `GET /metrics` call (the service also ends a page after ~8 MB)
 
 
 class _Session(requests.Session):
@@ -296,8 +297,10 @@ class ModelEndpoint:
             "model_crn": model_crn,
             "model_build_crn": model_build_crn,
         }
+        """CML's `{"metrics": [...]}`, read a page per call (each call retried on its own)."""
         params = {k: v for k, v in params.items() if v is not None}
-        return self._send("GET", self._metrics("/metrics"), idempotent=True, params=params)[0]
+        params["page_size"] = READ_PAGE
+        return {"metrics": list(self._pages(self._metrics("/metrics"), "metrics", params))}
 
     def health(self) -> dict[str, Any]:
         base = self.metrics_url or self.model_url.rsplit("/", 1)[0]
@@ -305,15 +308,19 @@ class ModelEndpoint:
 
     # ---- CML API v2 discovery ----------------------------------------------------------------
 
-    def _pages(
-        self, path: str, list_key: str, params: dict[str, Any] | None = None
-    ) -> Iterator[dict[str, Any]]:
+    def _api(self, path: str) -> str:
         if not self.api_url:
             raise EndpointNotConfigured("no API v2 URL configured for discovery")
+        return f"{self.api_url}{path}"
+
+    def _pages(
+        self, url: str, list_key: str, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list (`next_page_token`, as CML's API v2 and `/metrics` page)."""
         params = dict(params or {})
         seen_tokens: set[str] = set()
         while True:
-            body = self._send("GET", f"{self.api_url}{path}", idempotent=True, params=params)[0]
+            body = self._send("GET", url, idempotent=True, params=params)[0]
             yield from body.get(list_key) or []
             token = body.get("next_page_token") or ""
             if not token or token in seen_tokens:  # a repeated token would loop forever
@@ -325,18 +332,15 @@ class ModelEndpoint:
         params: dict[str, Any] = {"page_size": 100}
         if model_name:
             params["search_filter"] = json.dumps({"name": model_name})
-        return list(self._pages(f"/projects/{project_id}/models", "models", params))
+        return list(self._pages(self._api(f"/projects/{project_id}/models"), "models", params))
 
     def list_builds(self, project_id: str, model_id: str) -> list[dict[str, Any]]:
-        return list(
-            self._pages(
-                f"/projects/{project_id}/models/{model_id}/builds", "model_builds", {"sort": "created_at"}
-            )
-        )
+        path = f"/projects/{project_id}/models/{model_id}/builds"
+        return list(self._pages(self._api(path), "model_builds", {"sort": "created_at"}))
 
     def list_deployments(self, project_id: str, model_id: str, build_id: str) -> list[dict[str, Any]]:
         path = f"/projects/{project_id}/models/{model_id}/builds/{build_id}/deployments"
-        return list(self._pages(path, "model_deployments", {"page_size": 100}))
+        return list(self._pages(self._api(path), "model_deployments", {"page_size": 100}))
 
     def latest_deployment(self, project_id: str, model_name: str) -> DeploymentDetails:
         """The newest `deployed` deployment of the model named exactly `model_name`.

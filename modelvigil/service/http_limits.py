@@ -30,7 +30,8 @@ class LimitedHeaders(HttpToolsProtocol):
     header_timeout_s = HEADER_TIMEOUT_S
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._awaiting_headers = True
+        self._awaiting_headers = True  # bytes read now belong to the next request's headers
+        self._in_headers = False  # a request has begun and its headers have not all come
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
@@ -40,8 +41,11 @@ class LimitedHeaders(HttpToolsProtocol):
         if counting:
             self._header_bytes += len(data)
         super().data_received(data)
-        if not (counting and self._awaiting_headers):
-            return  # the usual case: the whole header block came in one read, no timer needed
+        if not (counting and self._in_headers):
+            # The usual case: the header block came whole in one read (and the request may be
+            # complete too, awaiting the next one's headers): no timer. A response that streams
+            # for minutes after must not meet one.
+            return
         # Still without the end of its headers after this many bytes: refused, whatever comes next.
         if self._header_bytes > self.max_header_bytes:
             self._refuse(
@@ -50,8 +54,12 @@ class LimitedHeaders(HttpToolsProtocol):
         elif self._header_timer is None:  # counted from the first read, which had no end of headers
             self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
+    def on_message_begin(self) -> None:
+        self._in_headers = True
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
-        self._awaiting_headers = False
+        self._awaiting_headers = self._in_headers = False
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -68,11 +76,11 @@ class LimitedHeaders(HttpToolsProtocol):
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
-        if self._awaiting_headers and not self.transport.is_closing():
+        if self._in_headers and not self.transport.is_closing():
             self._refuse(408, "Request Timeout", f"request headers took over {self.header_timeout_s:g} s")
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
-        self._awaiting_headers = False
+        self._awaiting_headers = self._in_headers = False
         if not self.transport.is_closing():
             self.transport.write(_refusal(status, reason, message))
             self.transport.close()

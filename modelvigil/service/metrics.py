@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +21,11 @@ from modelvigil.protocol import MAX_MS
 from modelvigil.service.deps import NO_NUL, IdempotencyKey, Identity, Store
 from modelvigil.service.errors import ServiceError
 from modelvigil.store.limits import MAX_KEY_CHARS, MAX_VALUE_BYTES
+from modelvigil.store.metrics_pages import MAX_PAGE, TOKEN_PATTERN, MetricsPage
 
 router = APIRouter()
+JSON = "application/json"
+STREAM_PAGE = 2_000  # records per store read while streaming a whole range
 
 
 def _storable(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +118,10 @@ def _hash(body: AggregateMetrics) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    responses={200: {"description": '`{"metrics": [...]}`; with paging, `next_page_token` beside it'}},
+)
 async def read_metrics(
     store: Store,
     model_deployment_crn: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
@@ -120,16 +129,40 @@ async def read_metrics(
     end_timestamp_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
     model_crn: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
     model_build_crn: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
-) -> dict[str, Any]:
-    """`cdsw.read_metrics`: records in `{"metrics": [...]}`, any one CRN is enough."""
-    try:
-        return await run_in_threadpool(
-            store.read_metrics,
-            model_deployment_crn,
-            start_timestamp_ms,
-            end_timestamp_ms,
-            model_crn,
-            model_build_crn,
-        )
+    page_size: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE, description="records per page: answer one page")
+    ] = None,
+    page_token: Annotated[
+        str | None, Query(pattern=TOKEN_PATTERN, description="the previous page's next_page_token")
+    ] = None,
+) -> Response:
+    """`cdsw.read_metrics`: records in `{"metrics": [...]}`, any one CRN is enough.
+
+    Without paging the whole range is streamed, read from the store a page at a time, so the
+    service holds one page whatever the range. With `page_size` (or `page_token`), one page and
+    `next_page_token` (null after the last page); a page also ends after about 8 MB of metrics.
+    """
+    query = (model_deployment_crn, start_timestamp_ms, end_timestamp_ms, model_crn, model_build_crn)
+
+    def page(token: str | None, size: int) -> MetricsPage:
+        return store.read_metrics_page(*query, page_token=token, page_size=size)
+
+    try:  # the first page before any byte is sent: a bad query is still a 422
+        first = await run_in_threadpool(page, page_token, page_size or STREAM_PAGE)
     except ValueError as exc:
         raise ServiceError(422, str(exc)) from None
+    if page_size is not None or page_token is not None:
+        token = orjson.dumps(first.next_token).decode()
+        return Response(f'{{"metrics":{first.json()},"next_page_token":{token}}}', media_type=JSON)
+
+    async def stream() -> AsyncIterator[bytes]:
+        current = first
+        yield b'{"metrics":['
+        yield ",".join(current.records).encode()
+        while current.next_token is not None:
+            current = await run_in_threadpool(page, current.next_token, STREAM_PAGE)
+            if current.records:
+                yield ("," + ",".join(current.records)).encode()
+        yield b"]}"
+
+    return StreamingResponse(stream(), media_type=JSON)

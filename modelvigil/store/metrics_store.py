@@ -20,10 +20,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from modelvigil.protocol import LABEL_KEY, now_ms
-from modelvigil.store import live_counts
+from modelvigil.store import live_counts, metrics_pages
 from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
 from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor
 from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys
+from modelvigil.store.metrics_pages import MetricsPage
 from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame
 from modelvigil.store.schema import (
     DELAYED_KEYS,
@@ -333,40 +334,33 @@ class MetricsStore:
         model_build_crn: str | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         """CML's `read_metrics` result: `{"metrics": [record, ...]}` in time order."""
-        where = self._where(
-            model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
-        )
-        with self._connect(write=False) as conn:
-            rows = conn.execute(select(records).where(where).order_by(records.c.start_ms, records.c.id)).all()
-            late = self._delayed_for(conn, where)
-        merged: dict[str, dict[str, Any]] = {}
-        for uuid_, key, value, _arrived in late:
-            merged.setdefault(uuid_, {})[key] = json.loads(value)
-        out = []
-        for r in rows:
-            metrics = json.loads(r.metrics)
-            if r.prediction_uuid in merged:
-                metrics.update(merged[r.prediction_uuid])
-            out.append(
-                {
-                    "modelCrn": r.model_crn,
-                    "modelBuildCrn": r.model_build_crn,
-                    "modelDeploymentCrn": r.model_deployment_crn,
-                    "startTimeStampMs": r.start_ms,
-                    "endTimeStampMs": r.end_ms,
-                    "predictionUuid": r.prediction_uuid or "",
-                    "metrics": metrics,
-                }
-            )
+        query = (model_deployment_crn, start_timestamp_ms, end_timestamp_ms, model_crn, model_build_crn)
+        out: list[dict[str, Any]] = []
+        page = self.read_metrics_page(*query)
+        out += json.loads(page.json())
+        while page.next_token is not None:
+            page = self.read_metrics_page(*query, page_token=page.next_token)
+            out += json.loads(page.json())
         return {"metrics": out}
 
-    def _delayed_for(self, conn: Connection, where: Any) -> list[Any]:
-        stmt = (
-            select(delayed.c.prediction_uuid, delayed.c.key, delayed.c.value, delayed.c.arrived_ms)
-            .join(records, records.c.prediction_uuid == delayed.c.prediction_uuid)
-            .where(where)
-        )
-        return conn.execute(stmt).all()
+    def read_metrics_page(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+        *,
+        page_token: str | None = None,
+        page_size: int = 1_000,
+    ) -> MetricsPage:
+        """One page of `read_metrics`, records as JSON text; `next_token` asks for the next (see
+        `metrics_pages`). An open end is fixed by the first page and carried in its token."""
+        after = metrics_pages.parse_token(page_token)
+        end = end_timestamp_ms if end_timestamp_ms is not None else after.end_ms if after else now_ms()
+        where = self._where(model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end)
+        with self._connect(write=False) as conn:
+            return metrics_pages.read_page(conn, where, after, page_size, int(end))
 
     def live_series(
         self, model_deployment_crn: str, start_ms: int, end_ms: int, step_ms: int
