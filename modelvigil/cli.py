@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "replicas": args.replicas,
         "queue_timeout_s": args.queue_timeout,
         "model_threads": args.model_threads,
+        "parse_workers": args.parse_workers,
     }
     options = ServiceOptions(auth=not args.no_auth, **{k: v for k, v in given.items() if v is not None})
     try:
@@ -124,6 +125,13 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
         "more cut one big call's latency)",
     )
     serve.add_argument(
+        "--parse-workers",
+        type=int,
+        default=None,
+        help=f"processes that parse bodies over 1 MB, so one big call stalls no other caller "
+        f"(default: {ServiceOptions.parse_workers}; 0: parse in threads)",
+    )
+    serve.add_argument(
         "--queue-timeout",
         type=float,
         default=None,
@@ -155,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
+    if (getattr(args, "parse_workers", None) or 0) < 0:
+        print("error: --parse-workers must be >= 0", file=sys.stderr)
+        return 2
     try:
         return int(args.run(args, settings))
     except InvalidIdentityFile as exc:

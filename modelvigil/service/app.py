@@ -26,6 +26,7 @@ from modelvigil.service.deps import ServiceState
 from modelvigil.service.errors import install_handlers
 from modelvigil.service.limits import LimitBodySize
 from modelvigil.service.options import ServiceOptions
+from modelvigil.service.parse_pool import ParsePool
 from modelvigil.service.scoring import BatchScorer
 from modelvigil.service.telemetry import PROCESS_SAMPLE_S, CountModelCalls, RequestTelemetry
 from modelvigil.settings import ServiceIdentity
@@ -53,6 +54,7 @@ def create_app(
         telemetry=RequestTelemetry(),
         replicas=asyncio.Semaphore(options.replicas),
         expected_token=identity.api_key.get_secret_value().encode(),
+        parse_pool=ParsePool(options.parse_workers) if options.parse_workers else None,
     )
 
     @asynccontextmanager
@@ -61,6 +63,8 @@ def create_app(
         yield
         sampler.cancel()
         state.scorer.close()
+        if state.parse_pool is not None:
+            state.parse_pool.close()
 
     app = FastAPI(
         title="modelvigil model service",

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from modelvigil.service.options import ServiceOptions
+from modelvigil.service.parse_pool import ParsePool
 from modelvigil.service.scoring import BatchScorer
 from modelvigil.service.telemetry import RequestTelemetry
 from modelvigil.settings import ServiceIdentity
@@ -33,6 +34,7 @@ class ServiceState:
     telemetry: RequestTelemetry
     replicas: asyncio.Semaphore  # requests in flight, as CML's replicas bound them
     expected_token: bytes
+    parse_pool: ParsePool | None = None  # big bodies parsed in other processes; None: in threads
 
 
 async def _service(request: Request) -> ServiceState:

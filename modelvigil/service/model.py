@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 from typing import Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -15,9 +13,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.data import FEATURES
+from modelvigil.service.call_body import CallRefused, call_rows
 from modelvigil.service.deps import IdempotencyKey, Service
 from modelvigil.service.errors import ServiceError
-from modelvigil.service.payload import PayloadError, parse_request
 
 router = APIRouter()
 AGGREGATE_KEYS = "aggregate:"  # the store keeps aggregates' idempotency keys under this prefix
@@ -26,6 +24,8 @@ AGGREGATE_KEYS = "aggregate:"  # the store keeps aggregates' idempotency keys un
 # hop would cost more than the work (a single-row call parses in about 30 us).
 OFF_LOOP_BYTES = 64 * 1024
 OFF_LOOP_ROWS = 2_000
+# Above this, even a worker thread would hold the GIL too long while parsing (see `parse_pool`).
+IN_PROCESS_BYTES = 1024 * 1024
 
 
 class ModelCall(BaseModel):
@@ -72,10 +72,15 @@ async def call_model(
     if idempotency_key is not None and idempotency_key.startswith(AGGREGATE_KEYS):
         raise ServiceError(422, f"Idempotency-Key: keys starting with {AGGREGATE_KEYS!r} are the aggregates'")
     served = service.identity.access_key
-    if len(raw) > OFF_LOOP_BYTES:  # parsing megabytes on the event loop would stall every caller
-        rows = await run_in_threadpool(_rows, raw, access_key_param, served)
-    else:
-        rows = _rows(raw, access_key_param, served)
+    try:
+        if len(raw) > IN_PROCESS_BYTES and service.parse_pool is not None:
+            rows = await run_in_threadpool(service.parse_pool.rows, raw, access_key_param, served)
+        elif len(raw) > OFF_LOOP_BYTES:  # parsing on the event loop would stall every caller
+            rows = await run_in_threadpool(call_rows, raw, access_key_param, served)
+        else:
+            rows = call_rows(raw, access_key_param, served)
+    except CallRefused as refused:
+        raise ServiceError(refused.status, refused.message) from None
     try:
         await asyncio.wait_for(service.replicas.acquire(), timeout=service.options.queue_timeout_s)
     except TimeoutError:
@@ -92,28 +97,3 @@ async def call_model(
     if len(rows) > OFF_LOOP_ROWS:
         return Response(await run_in_threadpool(orjson.dumps, answer), media_type="application/json")
     return Response(orjson.dumps(answer), media_type="application/json")
-
-
-def _rows(raw: bytes, access_key_param: str | None, served_key: str) -> np.ndarray:
-    """The call's feature matrix, or the ServiceError that says what is wrong with it."""
-    try:
-        # orjson: stdlib json was a third of the CPU of a 1,000-row call; NaN/Infinity are
-        # refused by it as they must be (not JSON).
-        body = orjson.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ServiceError(400, f"malformed JSON body: {exc}") from None
-    if not isinstance(body, dict):
-        raise ServiceError(422, "body must be a JSON object with 'accessKey' and 'request'")
-    access_key = access_key_param or body.get("accessKey")
-    if not access_key:
-        raise ServiceError(422, "no access key: put 'accessKey' in the body or '?accessKey=' in the URL")
-    if not isinstance(access_key, str) or not secrets.compare_digest(
-        access_key.encode(), served_key.encode()
-    ):
-        raise ServiceError(404, "no model deployment has that access key")
-    if "request" not in body:
-        raise ServiceError(422, "body has no 'request' object")
-    try:
-        return parse_request(body["request"])
-    except PayloadError as exc:
-        raise ServiceError(422, str(exc)) from None

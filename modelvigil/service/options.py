@@ -21,3 +21,6 @@ class ServiceOptions:
     model_threads: int = 1
     max_header_bytes: int = MAX_HEADER_BYTES
     header_timeout_s: float = HEADER_TIMEOUT_S
+    # Processes that parse bodies over 1 MB, so that one big call stalls nobody (see `parse_pool`);
+    # 0 parses them in threads, for a service that may not start processes.
+    parse_workers: int = 1
