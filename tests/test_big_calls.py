@@ -1,8 +1,14 @@
 """Bodies over 1 MB are parsed in a worker process: the answers are those of a small call, refusals
 say the same, and a worker that dies costs one slower call, never an outage."""
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import orjson
@@ -11,7 +17,8 @@ import requests
 
 from modelvigil.data import FEATURES, generate
 from modelvigil.service.model import IN_PROCESS_BYTES
-from tests.helpers import auth
+from modelvigil.settings import load_or_create_identity
+from tests.helpers import auth, free_port
 
 
 def big_body(svc, rows: int = 12_000, **changes) -> bytes:
@@ -72,3 +79,55 @@ def test_a_killed_parse_worker_costs_one_slower_call_not_an_outage(service):
     for _ in range(3):
         assert post(service, body).status_code == 200
     assert pool.worker_pids() and first not in pool.worker_pids()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def test_parse_workers_exit_when_the_service_is_killed_outright(settings):
+    """A service killed with SIGKILL cannot shut its pool down: its workers must notice and go."""
+    port = free_port()
+    env = {**os.environ, "MODELVIGIL_HOME": str(settings.home)}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "modelvigil", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/health", timeout=5).ok:
+                    break
+            assert time.monotonic() < deadline and service.poll() is None, "service did not start"
+            time.sleep(0.2)
+        svc = SimpleNamespace(url=url, identity=load_or_create_identity(settings))
+        assert post(svc, big_body(svc, rows=9_000)).status_code == 200
+        workers = _children(service.pid)
+        assert workers, "no parse worker was started"
+    finally:
+        service.kill()
+        service.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -24,6 +26,19 @@ import numpy as np
 from modelvigil.service.call_body import call_rows
 
 log = logging.getLogger(__name__)
+ORPHAN_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In each worker: exit once the service that started it is gone. A service killed outright
+    (SIGKILL, out of memory) never shuts its pool down, and its workers would wait forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 class ParsePool:
@@ -40,7 +55,9 @@ class ParsePool:
                 # spawn, not fork: the service has threads (scorer, thread pool) a fork would copy
                 # mid-flight, locks included.
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+                )
             return self._pool
 
     def rows(self, raw: bytes, access_key_param: str | None, served_key: str) -> np.ndarray:
