@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from flows.monitoring import MonitoringSummary
 from modelvigil.analysis.config import MonitoringConfig
-from modelvigil.cli import add_core_commands, run
-from modelvigil.service.embedded import ensure_service
-from modelvigil.settings import Settings
-from modelvigil.simulation import SimulationChanged, SimulationConfig, SimulationSummary
+from modelvigil.analysis.readers import check_source
+from modelvigil.cli import Parser, add_core_commands, command, run
+from modelvigil.client.connect import connect
+from modelvigil.service.embedded import ensure_service, find_running
+from modelvigil.settings import CMLEnvironment, Settings
+from modelvigil.simulation import SimulationConfig, SimulationSummary
+from modelvigil.terminal import UsageError
 
 # Simulation options: flag (argparse dest) -> SimulationConfig field. Defaults and descriptions
 # come from the model; an option left out is not passed, so the model fills it.
@@ -97,18 +101,28 @@ def _print_summary(summary: SimulationSummary) -> None:
     print(f"{'output folder':32} {summary.output_dir}")
 
 
+def _check_service(settings: Settings, config: SimulationConfig) -> None:
+    """A service the user named must answer: found out in a second, before Prefect starts (the
+    embedded default, when none is named, is started by the flow itself)."""
+    named = settings.overridden(service_url=config.service_url, model_name=config.model_name)
+    if named.service_url or CMLEnvironment.from_env() is not None:
+        connect(named).close()
+
+
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        _print_summary(_run_simulation(_config(args)))
-    except (ValidationError, SimulationChanged) as exc:  # bad settings, or an id taken by other traffic
-        return _invalid(exc)
+    config = _config(args)
+    _check_service(settings, config)
+    _print_summary(_run_simulation(config))
     return 0
 
 
 def _when(text: str | None) -> datetime | None:
     if text is None:
         return None
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not an ISO time (such as 2026-11-28T04:00 or 2026-11-28)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -144,10 +158,13 @@ def _report_lines(summary: MonitoringSummary) -> None:
 def _monitor(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monitoring import AlertsRaised, monitoring_flow
 
-    try:
-        config = _monitor_config(args)
-    except (ValidationError, ValueError) as exc:
-        return _invalid(exc)
+    config = _monitor_config(args)
+    check_source(
+        settings.overridden(
+            model_name=config.model_name, service_url=config.service_url, store_url=config.store_url
+        ),
+        config.deployment_crn,
+    )
     try:
         _report_lines(monitoring_flow(config))
     except AlertsRaised as exc:
@@ -156,52 +173,60 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _invalid(exc: Exception) -> int:
-    if isinstance(exc, ValidationError):
-        for err in exc.errors():
-            print(f"error: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
-    else:
-        print(f"error: {exc}", file=sys.stderr)
-    return 2
-
-
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     """The main job: a simulation, then the monitoring of exactly what it sent."""
     from flows.monitoring import monitoring_flow
 
-    try:
-        config = _config(args)
-    except ValidationError as exc:
-        return _invalid(exc)
+    config = _config(args)
+    _check_service(settings, config)
     started = datetime.now(UTC) - timedelta(seconds=1)
-    # The service is started here (unless one runs already), so its live page can be announced
-    # before the traffic starts; it stops with the demo (start `./run serve` first to keep it).
-    with ensure_service(settings.model_copy(update={"service_url": config.service_url})) as url:
+    settings = settings.overridden(service_url=config.service_url)
+    already = None if settings.service_url else find_running(settings)
+    # The service is started here unless one runs already, so that its live page can be announced
+    # before the traffic starts.
+    with ensure_service(settings) as url:
         if url:
             print(f"live Monitoring page: {url}/monitoring (API key: ./run info --show-api-key)", flush=True)
+            if already or settings.service_url:
+                print(f"  using the service already running at {url}", flush=True)
+            elif not args.keep_serving:
+                print(
+                    "  this service stops when the demo ends: to keep the page, run `./run serve` in "
+                    "another terminal first, or add --keep-serving",
+                    flush=True,
+                )
         summary = _run_simulation(config.model_copy(update={"service_url": url or config.service_url}))
-    _print_summary(summary)
-    print()
-    monitor = MonitoringConfig(
-        start=started,
-        end=datetime.now(UTC) + timedelta(seconds=1),
-        service_url=config.service_url,
-        output_dir=str(Path(summary.output_dir) / "report"),
-    )
-    _report_lines(monitoring_flow(monitor))
+        _print_summary(summary)
+        print()
+        monitor = MonitoringConfig(
+            start=started,
+            end=datetime.now(UTC) + timedelta(seconds=1),
+            service_url=config.service_url,
+            output_dir=str(Path(summary.output_dir) / "report"),
+        )
+        _report_lines(monitoring_flow(monitor))
+        if args.keep_serving and url and not (already or settings.service_url):
+            print(f"\nserving {url}/monitoring until Ctrl-C", flush=True)
+            _wait_for_interrupt()
     return 0
 
 
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelvigil", description="Watch models deployed on CML.")
+    parser = Parser(prog="modelvigil", description="Watch models deployed on CML.")
     sub = parser.add_subparsers(dest="command", required=True)
     add_core_commands(sub)
-    simulate = sub.add_parser(
-        "simulate", help="run the simulation flow: traffic, scoring, checks, ground truth"
-    )
+    simulate = command(sub, "simulate", "run the simulation flow: traffic, scoring, checks, ground truth")
     _add_model_options(simulate, SimulationConfig, SIMULATION_OPTIONS)
     simulate.set_defaults(run=_simulate)
-    monitor = sub.add_parser("monitor", help="run the monitoring flow: report and alerts for a time range")
+    monitor = command(sub, "monitor", "run the monitoring flow: report and alerts for a time range")
     monitor.add_argument("--start", default=None, help="ISO time, UTC unless an offset is given")
     monitor.add_argument("--end", default=None, help="ISO time, UTC unless an offset is given (default: now)")
     _add_model_options(monitor, MonitoringConfig, MONITOR_OPTIONS)
@@ -215,8 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     monitor.add_argument("--reference-end", default=None, help="reference period end (ISO time)")
     monitor.add_argument("--fail-on-alert", action="store_true", help="exit 3 when any alert fires")
     monitor.set_defaults(run=_monitor)
-    demo = sub.add_parser("demo", help="the main job on the embedded default")
+    demo = command(sub, "demo", "the main job on the embedded default: a simulation, then its monitoring")
     _add_model_options(demo, SimulationConfig, SIMULATION_OPTIONS)
+    demo.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="after the report, keep the service (and its live page) up until Ctrl-C",
+    )
     demo.set_defaults(run=_demo)
     return run(parser.parse_args(argv))
 

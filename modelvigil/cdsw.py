@@ -49,7 +49,9 @@ def _current() -> SdkSurface:
             if sdk is not None:
                 _use(None, backends.CmlSdkMetrics(sdk))
             else:
-                conn = connect()
+                # No discovery until something needs it: the lab's calls name their access key
+                # and CRN, and must not fail on a model name they never gave.
+                conn = connect(discover=False)
                 _use(conn, HttpMetrics(conn.endpoint))
         assert _backend is not None
         return _backend

@@ -6,17 +6,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
 
+from modelvigil import terminal
 from modelvigil.protocol import masked
+from modelvigil.service import running
 from modelvigil.service.options import ServiceOptions
 from modelvigil.settings import (
     DEFAULT_PORT,
-    InvalidIdentityFile,
     Settings,
     identity_path,
     load_or_create_identity,
+    remember_model_name,
 )
 
 
@@ -24,8 +28,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from modelvigil.service.embedded import InsecureBind, build_server, exit_with_parent
     from modelvigil.service.faults import FaultPlan
 
-    if args.store_url:
-        settings = settings.model_copy(update={"store_url": args.store_url})
+    settings = settings.overridden(store_url=args.store_url, model_name=args.model_name)
     try:
         faults = (
             FaultPlan.parse(args.faults, args.fault_routes, slow_seconds=args.slow_seconds, burst=args.burst)
@@ -52,24 +55,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             faults=faults,
         )
     except InsecureBind as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise terminal.UsageError(str(exc)) from None
     host, port = sock.getsockname()[:2]
+    renamed = remember_model_name(settings, identity)
     print(f"modelvigil service on http://{host}:{port}", flush=True)
+    if renamed is not None:
+        where = identity_path(settings)
+        print(f"  model renamed {renamed!r} -> {identity.model_name!r} (remembered in {where})")
     print(f"  model {identity.model_name!r}, access key {identity.access_key}")
     print(f"  deployment {identity.deployment_crn}")
     print(f"  live Monitoring page: http://{host}:{port}/monitoring (asks for the API key)")
     print(f"  auth {'on: API key in ' + str(identity_path(settings)) if options.auth else 'OFF'}", flush=True)
     if args.exit_with_parent:
         exit_with_parent(server, args.exit_with_parent)
-    server.run(sockets=[sock])
+    with running.recorded(settings, f"http://{host}:{port}"):
+        server.run(sockets=[sock])
     return 0
 
 
 def _info(args: argparse.Namespace, settings: Settings) -> int:
     identity = load_or_create_identity(settings)
     info = {
-        "service_url": masked(settings.service_url or f"http://127.0.0.1:{settings.port}"),
+        "service_url": masked(
+            settings.service_url or running.running_url(settings) or f"http://127.0.0.1:{settings.port}"
+        ),
         "store_url": masked(settings.resolved_store_url()) if not settings.service_url else None,
         "model_name": identity.model_name,
         "access_key": identity.access_key,
@@ -88,15 +97,61 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a wrong option told in two lines (not the usage block, a screen long)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n`{self.prog} --help` lists every option\n")
+
+
+COMMON = Parser(add_help=False)
+COMMON.add_argument("--debug", action="store_true", help="show the traceback of any failure")
+
+
+def command(sub: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand with the options every command takes (--debug)."""
+    return sub.add_parser(name, help=help, description=help, parents=[COMMON])
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port a service can listen on."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: use 1 to 65535")
+    return value
+
+
+def _session(args: argparse.Namespace, settings: Settings) -> int:
+    from modelvigil.service.embedded import ensure_service
+    from modelvigil.session import run_script
+
+    script = Path(args.script)
+    if not script.is_file():
+        raise terminal.UsageError(f"no script at {script}")
+    with ensure_service(settings) as url:
+        if url is None:
+            raise terminal.UsageError("inside a CML workspace already: run the script as it is")
+        return run_script(settings, url, script, args.args)
+
+
 def add_core_commands(sub: argparse._SubParsersAction) -> None:
     """`serve` and `info`: the commands that need no Prefect (flows/cli.py adds the rest)."""
-    serve = sub.add_parser("serve", help="run the embedded CML-compatible model service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=None, help=f"default {DEFAULT_PORT} (MODELVIGIL_PORT)")
+    serve = command(sub, "serve", "run the embedded CML-compatible model service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=port, default=None, help=f"default {DEFAULT_PORT} (MODELVIGIL_PORT)")
     serve.add_argument(
         "--store-url", default=None, help="SQLAlchemy URL (default: MODELVIGIL_STORE_URL or SQLite)"
     )
     serve.add_argument("--no-auth", action="store_true", help="accept calls without an API key")
+    serve.add_argument(
+        "--model-name",
+        default=None,
+        help="name of the served model, as discovery finds it (default: MODELVIGIL_MODEL_NAME, or the "
+        "name this home's service was first given; a new name is remembered)",
+    )
     serve.add_argument(
         "--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address"
     )
@@ -139,21 +194,42 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(run=_serve)
 
-    info = sub.add_parser("info", help="service URL, model name, access key and CRNs")
+    session = command(
+        sub,
+        "session",
+        "run a Python script as inside a CML session (cdsw, cml, cmlapi and CDSW_* provided), "
+        "against this home's service (started if none runs) or MODELVIGIL_SERVICE_URL",
+    )
+    session.add_argument("script", help="the script, e.g. code/06_model_simulation.py")
+    session.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    session.set_defaults(run=_session)
+
+    info = command(sub, "info", "service URL, model name, access key and CRNs")
     info.add_argument("--json", action="store_true")
     info.add_argument("--show-api-key", action="store_true", help="also print the API key (a secret)")
     info.set_defaults(run=_info)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the chosen command; an expected failure is a few plain lines and its exit code
+    (`terminal`), the traceback only with --debug."""
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        return terminal.report(exc, debug=getattr(args, "debug", False))
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"MODELVIGIL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
-        print(f"error: configuration: {problems}", file=sys.stderr)
-        return 2
+        raise terminal.UsageError(f"configuration: {problems}") from exc
     if getattr(args, "port", None) is not None:
         settings = settings.model_copy(update={"port": args.port})
     elif getattr(args, "command", None) == "serve":
@@ -161,21 +237,15 @@ def run(args: argparse.Namespace) -> int:
     for name in ("requests", "window", "replicas", "model_threads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
+            raise terminal.UsageError(f"--{name.replace('_', '-')} must be >= 1")
     if (getattr(args, "parse_workers", None) or 0) < 0:
-        print("error: --parse-workers must be >= 0", file=sys.stderr)
-        return 2
-    try:
-        return int(args.run(args, settings))
-    except InvalidIdentityFile as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise terminal.UsageError("--parse-workers must be >= 0")
+    return int(args.run(args, settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m modelvigil`: the core commands only; the installed `modelvigil` has them all."""
-    parser = argparse.ArgumentParser(prog="modelvigil", description=__doc__)
+    parser = Parser(prog="modelvigil", description=__doc__)
     add_core_commands(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(argv))
 

@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
     access_key: str | None = None
     api_key: ApiKey | None = None
     model_name: str = DEFAULT_MODEL_NAME
-    port: int = DEFAULT_PORT
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
 
     def overridden(self, **values: object) -> Settings:
         """These settings with each given value in place of theirs; a None or empty value changes nothing."""
@@ -74,6 +75,7 @@ class CMLEnvironment(BaseModel):
     domain: str
     api_key: SecretStr | None = None
     project_id: str | None = None
+    api_url: str | None = None  # CDSW_API_URL: `https://<domain>/api/v1` in a real workspace
 
     @classmethod
     def from_env(cls) -> CMLEnvironment | None:
@@ -85,7 +87,18 @@ class CMLEnvironment(BaseModel):
             domain=domain,
             api_key=SecretStr(key) if key else None,
             project_id=os.environ.get("CDSW_PROJECT_ID"),
+            api_url=os.environ.get("CDSW_API_URL") or None,
         )
+
+    @property
+    def local_service_url(self) -> str | None:
+        """A modelvigil service posing as a workspace (`modelvigil session` sets that up): named by
+        a plain `http://` CDSW_API_URL or CDSW_DOMAIN, which a real workspace never is."""
+        for named in (self.api_url, self.domain):
+            if named and named.startswith("http://"):
+                parts = urlsplit(named)
+                return f"http://{parts.netloc}"
+        return None
 
 
 class ServiceIdentity(BaseModel):
@@ -166,7 +179,9 @@ def read_identity(settings: Settings) -> ServiceIdentity | None:
 
 
 def load_or_create_identity(settings: Settings) -> ServiceIdentity:
-    """Read `service.json`, or write a new one readable by its owner only."""
+    """Read `service.json`, or write a new one readable by its owner only. Settings given
+    explicitly (API key, access key, model name) take the place of the remembered ones; `serve`
+    then remembers a new model name (`remember_model_name`)."""
     path = identity_path(settings)
     if path.exists():
         identity = _read_identity_file(path)
@@ -188,9 +203,28 @@ def load_or_create_identity(settings: Settings) -> ServiceIdentity:
         finally:
             os.unlink(tmp)
     # Explicit settings win over the remembered ones.
+    if "model_name" in settings.model_fields_set and settings.model_name != identity.model_name:
+        identity = identity.model_copy(update={"model_name": settings.model_name})
     updates: dict[str, object] = {}
     if settings.api_key is not None:
         updates["api_key"] = settings.api_key
     if settings.access_key:
         updates["access_key"] = settings.access_key
     return identity.model_copy(update=updates) if updates else identity
+
+
+def remember_model_name(settings: Settings, identity: ServiceIdentity) -> str | None:
+    """Write the served model's name into `service.json` if it differs from the file's, so that
+    every client of this home finds the model under the name it is served by. Returns the old
+    name when it changed."""
+    path = identity_path(settings)
+    stored = _read_identity_file(path)
+    if stored.model_name == identity.model_name:
+        return None
+    payload = json.loads(path.read_text())
+    payload["model_name"] = identity.model_name
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".service-", suffix=".json")  # mode 0600
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2)
+    os.replace(tmp, path)
+    return stored.model_name

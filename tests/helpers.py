@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import requests
 
 from modelvigil.data import FEATURES, generate
 
@@ -37,3 +44,30 @@ def start_serve(env: dict[str, str], port: int, **popen: Any) -> subprocess.Pope
         server.kill()
         raise AssertionError("modelvigil serve did not come up")
     return server
+
+
+@contextlib.contextmanager
+def serving(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """`modelvigil serve ARGS` in a child process on a free port: its URL and pid, while it runs."""
+    port = free_port()
+    env = {**(env or os.environ), "MODELVIGIL_HOME": str(home)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "modelvigil", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/health", timeout=5).ok:
+                    break
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"`modelvigil serve {' '.join(args)}` did not start")
+            time.sleep(0.2)
+        yield url, child.pid
+    finally:
+        child.kill()
+        child.wait()

@@ -1,11 +1,8 @@
 """Bodies over 1 MB are parsed in a worker process: the answers are those of a small call, refusals
 say the same, and a worker that dies costs one slower call, never an outage."""
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +15,7 @@ import requests
 from modelvigil.data import FEATURES, generate
 from modelvigil.service.model import IN_PROCESS_BYTES
 from modelvigil.settings import load_or_create_identity
-from tests.helpers import auth, free_port
+from tests.helpers import auth, serving
 
 
 def big_body(svc, rows: int = 12_000, **changes) -> bytes:
@@ -103,30 +100,11 @@ def _alive(pid: int) -> bool:
 
 def test_parse_workers_exit_when_the_service_is_killed_outright(settings):
     """A service killed with SIGKILL cannot shut its pool down: its workers must notice and go."""
-    port = free_port()
-    env = {**os.environ, "MODELVIGIL_HOME": str(settings.home)}
-    service = subprocess.Popen(
-        [sys.executable, "-m", "modelvigil", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{url}/health", timeout=5).ok:
-                    break
-            assert time.monotonic() < deadline and service.poll() is None, "service did not start"
-            time.sleep(0.2)
+    with serving(settings.home) as (url, pid):
         svc = SimpleNamespace(url=url, identity=load_or_create_identity(settings))
         assert post(svc, big_body(svc, rows=9_000)).status_code == 200
-        workers = _children(service.pid)
+        workers = _children(pid)
         assert workers, "no parse worker was started"
-    finally:
-        service.kill()
-        service.wait()
     deadline = time.monotonic() + 10
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -31,6 +31,43 @@ class Records:
     source: str  # "store" or "read_metrics", for the report
 
 
+def _reads_store(settings: Settings) -> bool:
+    return settings.store_url is not None or (
+        settings.service_url is None and CMLEnvironment.from_env() is None
+    )
+
+
+def _embedded_deployment(settings: Settings, deployment_crn: str | None) -> str:
+    if deployment_crn is not None:
+        return deployment_crn
+    identity = read_identity(settings)
+    if identity is None:
+        raise NoDeployment(
+            f"no deployment given, and no embedded service was ever set up in {settings.home}: "
+            "run `./run demo` or `./run serve` first, or pass --deployment CRN"
+        )
+    if "model_name" in settings.model_fields_set and identity.model_name != settings.model_name:
+        raise NoDeployment(
+            f"no deployment given and no embedded model {settings.model_name!r} in {settings.home} "
+            f"(it serves {identity.model_name!r}): pass a deployment CRN or another model name"
+        )
+    return identity.deployment_crn
+
+
+def check_source(settings: Settings, deployment_crn: str | None) -> None:
+    """What `read_records` will read answers, and names a deployment: checked in a second, before
+    a flow starts, so that a wrong setting is one plain line and not a failed run."""
+    if _reads_store(settings):
+        store = MetricsStore(settings.resolved_store_url())
+        try:
+            store.ping()
+        finally:
+            store.close()
+        _embedded_deployment(settings, deployment_crn)
+    else:
+        connect(settings).close()
+
+
 def read_records(
     settings: Settings,
     *,
@@ -38,19 +75,8 @@ def read_records(
     time_range: tuple[int, int],
     reference_range: tuple[int, int] | None,
 ) -> Records:
-    use_store = settings.store_url is not None or (
-        settings.service_url is None and CMLEnvironment.from_env() is None
-    )
-    if use_store:
-        crn = deployment_crn
-        if crn is None:
-            identity = read_identity(settings)
-            if identity is None or identity.model_name != settings.model_name:
-                raise NoDeployment(
-                    f"no deployment given and no embedded model {settings.model_name!r} in {settings.home}: "
-                    "pass a deployment CRN"
-                )
-            crn = identity.deployment_crn
+    if _reads_store(settings):
+        crn = _embedded_deployment(settings, deployment_crn)
         store = MetricsStore(settings.resolved_store_url())
         try:
             frame = store.read_frame(crn, *time_range)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from modelvigil.client.endpoint import ModelEndpoint
 from modelvigil.client.errors import EndpointNotConfigured
 
+FACADE_MODULE = "modelvigil.cdsw"
 BULK_CHUNK = 5_000  # delayed metrics per bulk call: each chunk is stored all or nothing
 # CML's read_metrics parameters, in its order; its SDK is called with them by name.
 READ_METRICS_PARAMETERS = (
@@ -159,19 +160,29 @@ class NoMetrics:
 
 
 def cml_sdk() -> Any | None:
-    """CML's own metrics SDK when this process runs inside a workspace, else None."""
+    """CML's own metrics SDK when this process runs inside a workspace, else None.
+
+    A module named `cdsw` (or an `_emulate_cdsw()`) that hands back modelvigil's own facade is not
+    CML's SDK: taking it for one would have the facade call itself forever.
+    """
     try:
         import cml.utils_v1 as utils  # type: ignore[import-not-found]
 
-        return utils._emulate_cdsw()
+        sdk = utils._emulate_cdsw()
+        if not _is_our_facade(sdk):
+            return sdk
     except ImportError:
         pass
     try:
         import cdsw as sdk  # type: ignore[import-not-found]
-
-        return sdk
     except ImportError:
         return None
+    return None if _is_our_facade(sdk) else sdk
+
+
+def _is_our_facade(sdk: Any) -> bool:
+    # By where the function was defined, which a re-export (`from modelvigil.cdsw import *`) keeps.
+    return getattr(getattr(sdk, "read_metrics", None), "__module__", None) == FACADE_MODULE
 
 
 def for_endpoint(endpoint: ModelEndpoint) -> MetricsBackend:

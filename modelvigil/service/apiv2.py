@@ -1,6 +1,6 @@
 """The subset of CML API v2 that deployment discovery uses, in its routes, field names and errors.
 
-`GET /api/v2/projects/{project}/models[/{model}/builds[/{build}/deployments]]` for the served model.
+`GET /api/v2/projects[/{project}/models[/{model}/builds[/{build}/deployments]]]` for the served model.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from modelvigil.service.deps import Identity, Options
 from modelvigil.service.errors import APIv2Error
 from modelvigil.settings import ServiceIdentity
 
-router = APIRouter(prefix="/api/v2/projects/{project_id}/models")
+router = APIRouter(prefix="/api/v2/projects")
 
 
 def _check_project(identity: ServiceIdentity, project_id: str) -> None:
@@ -23,6 +23,36 @@ def _check_project(identity: ServiceIdentity, project_id: str) -> None:
 
 
 @router.get("")
+async def list_projects(
+    identity: Identity,
+    search_filter: Annotated[str | None, Query(max_length=1000)] = None,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 10,
+    page_token: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """The one project the embedded service's model lives in."""
+    project = {
+        "id": identity.project_id,
+        "name": "modelvigil",
+        "description": "the embedded service's project",
+        "created_at": identity.created_at,
+    }
+    return {"projects": _matching([project], search_filter), "next_page_token": ""}
+
+
+def _matching(items: list[dict[str, Any]], search_filter: str | None) -> list[dict[str, Any]]:
+    """CML's `search_filter`: a JSON object of field -> text the field contains."""
+    if not search_filter:
+        return items
+    try:
+        wanted = json.loads(search_filter)
+    except ValueError:
+        raise APIv2Error(400, "search_filter must be a JSON object", code=3) from None
+    if not isinstance(wanted, dict):
+        raise APIv2Error(400, "search_filter must be a JSON object", code=3)
+    return [m for m in items if all(str(v) in str(m.get(k, "")) for k, v in wanted.items())]
+
+
+@router.get("/{project_id}/models")
 async def list_models(
     project_id: str,
     identity: Identity,
@@ -45,18 +75,10 @@ async def list_models(
             "description": "fraud classifier served by modelvigil",
         }
     ]
-    if search_filter:
-        try:
-            wanted = json.loads(search_filter)
-        except ValueError:
-            raise APIv2Error(400, "search_filter must be a JSON object", code=3) from None
-        if not isinstance(wanted, dict):
-            raise APIv2Error(400, "search_filter must be a JSON object", code=3)
-        models = [m for m in models if all(str(v) in str(m.get(k, "")) for k, v in wanted.items())]
-    return {"models": models, "next_page_token": ""}
+    return {"models": _matching(models, search_filter), "next_page_token": ""}
 
 
-@router.get("/{model_id}/builds")
+@router.get("/{project_id}/models/{model_id}/builds")
 async def list_builds(project_id: str, model_id: str, identity: Identity) -> dict[str, Any]:
     _check_project(identity, project_id)
     if model_id != identity.model_id:
@@ -71,7 +93,7 @@ async def list_builds(project_id: str, model_id: str, identity: Identity) -> dic
     return {"model_builds": [build], "next_page_token": ""}
 
 
-@router.get("/{model_id}/builds/{build_id}/deployments")
+@router.get("/{project_id}/models/{model_id}/builds/{build_id}/deployments")
 async def list_deployments(
     project_id: str, model_id: str, build_id: str, identity: Identity, options: Options
 ) -> dict[str, Any]:

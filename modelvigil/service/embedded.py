@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import requests
@@ -25,6 +25,7 @@ from modelvigil.service.app import create_app
 from modelvigil.service.faults import FaultInjector, FaultPlan
 from modelvigil.service.http_limits import limited_headers
 from modelvigil.service.options import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, ServiceOptions
+from modelvigil.service.running import running_url
 from modelvigil.settings import (
     CMLEnvironment,
     ServiceIdentity,
@@ -56,13 +57,23 @@ def check_bind(host: str, auth: bool, allow_insecure: bool) -> None:
         )
 
 
+class CannotListen(OSError):
+    """The address is taken, not this machine's, or not allowed; the message says which."""
+
+
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted sockets inherit this: without it, keep-alive answers wait on delayed ACKs (~40 ms).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        hint = "choose another --port" if port else "choose another --host"
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}; {hint}") from exc
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -155,9 +166,23 @@ def exit_with_parent(server: uvicorn.Server, parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
+def _free_port(wanted: int | None) -> int:
+    """`wanted` if nothing listens there, else any free port."""
+    if wanted:
+        with socket.socket() as probe, suppress(OSError):
+            probe.bind(("127.0.0.1", wanted))
+            return wanted
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def run_in_subprocess(settings: Settings, startup_timeout_s: float = 180.0) -> Iterator[str]:
-    """`modelvigil serve` in a child process on a free loopback port, for as long as the block runs.
+def run_in_subprocess(
+    settings: Settings, startup_timeout_s: float = 180.0, *, port: int | None = None
+) -> Iterator[str]:
+    """`modelvigil serve` in a child process on `port` if it is free, else on a free loopback port,
+    for as long as the block runs.
 
     A process of its own, not a thread: client and service would otherwise share one GIL
     (measured: 233 requests/s in one process against 466 with the service apart).
@@ -167,10 +192,10 @@ def run_in_subprocess(settings: Settings, startup_timeout_s: float = 180.0) -> I
     if settings.store_url:
         env["MODELVIGIL_STORE_URL"] = settings.store_url
     log_path = settings.home / "embedded-service.log"
+    wanted = port
     for _ in range(3):  # the free port can be taken between our probe and the child's bind
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = _free_port(wanted)
+        wanted = None
         url = f"http://127.0.0.1:{port}"
         with open(log_path, "ab") as log:
             child = subprocess.Popen(
@@ -211,16 +236,24 @@ def run_in_subprocess(settings: Settings, startup_timeout_s: float = 180.0) -> I
 def ensure_service(settings: Settings) -> Iterator[str | None]:
     """Yield the base URL of a service to talk to: the configured one; None inside a CML workspace
     (`connect` then finds the model there); else this home's service on the default port; else the
-    embedded service, started here for as long as the block runs."""
+    embedded service, started here (on the default port if it is free) for as long as the block runs."""
     if settings.service_url:
         yield settings.service_url.rstrip("/")
         return
     if CMLEnvironment.from_env() is not None:
         yield None
         return
-    default = f"http://127.0.0.1:{settings.port}"
-    if _is_our_service(default, settings):
-        yield default
+    running = find_running(settings)
+    if running:
+        yield running
         return
-    with run_in_subprocess(settings) as url:
+    with run_in_subprocess(settings, port=settings.port) as url:
         yield url
+
+
+def find_running(settings: Settings) -> str | None:
+    """This home's service, if one runs: where it recorded itself, else on the default port."""
+    for url in (running_url(settings), f"http://127.0.0.1:{settings.port}"):
+        if url and _is_our_service(url, settings):
+            return url
+    return None

@@ -9,6 +9,10 @@ class StoreError(Exception):
     """Base of the store's own errors."""
 
 
+class InvalidStoreUrl(StoreError, ValueError):
+    """The store URL names a database this store does not support, or is not a URL."""
+
+
 class StoreUnavailable(StoreError):
     """The database could not be reached or refused the write; nothing was stored."""
 

@@ -86,7 +86,7 @@ class MetricsStore:
         try:
             ensure_schema(self.engine)
         except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+            raise StoreUnavailable(f"metrics store unreachable: {_reason(exc)}") from exc
         self._schema_ready = True
 
     @contextmanager
@@ -97,7 +97,7 @@ class MetricsStore:
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {exc.orig!r}") from exc
+            raise StoreUnavailable(f"metrics store unreachable: {_reason(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -433,6 +433,12 @@ class MetricsStore:
         return aggregates_frame(
             [r.start_ms for r in rows], [r.end_ms for r in rows], [json.loads(r.metrics) for r in rows]
         )
+
+
+def _reason(exc: OperationalError) -> str:
+    """The driver's own first line (psycopg's run to several, with a hint for a DBA)."""
+    text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else type(exc.orig).__name__
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from modelvigil.protocol import private_dir, private_file
 from modelvigil.store import live_counts
-from modelvigil.store.errors import StoreError
+from modelvigil.store.errors import InvalidStoreUrl
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 
@@ -100,7 +100,7 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we install
     dialect = parsed.get_backend_name()
     if dialect not in SUPPORTED_DIALECTS:
-        raise StoreError(f"unsupported store dialect {dialect!r}; use one of {SUPPORTED_DIALECTS}")
+        raise InvalidStoreUrl(f"unsupported store dialect {dialect!r}; use one of {SUPPORTED_DIALECTS}")
     if dialect == "sqlite":
         path = parsed.database
         if path and path != ":memory:":

@@ -1,0 +1,52 @@
+"""Where this home's service listens while it runs: `serve` writes it, `info` and the demo read
+it, so that a service started on another port is still found and shown as it is.
+
+The record names the process; a record whose process is gone (a killed service) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from modelvigil.protocol import private_dir, private_file
+from modelvigil.settings import Settings
+
+RUNNING_FILE = "running.json"
+
+
+def _path(settings: Settings) -> Path:
+    return settings.home / RUNNING_FILE
+
+
+@contextmanager
+def recorded(settings: Settings, url: str) -> Iterator[None]:
+    """Record `url` as this home's service for as long as the block runs."""
+    private_dir(settings.home)
+    path = private_file(_path(settings))
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    try:
+        yield
+    finally:
+        with suppress(OSError, ValueError):
+            if json.loads(path.read_text()).get("pid") == os.getpid():  # not a later service's
+                path.unlink()
+
+
+def running_url(settings: Settings) -> str | None:
+    """The URL this home's service recorded, if its process still runs."""
+    try:
+        record = json.loads(_path(settings).read_text())
+        pid, url = int(record["pid"]), str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # another user's process of that number: not our service
+        return None
+    return url

@@ -1,0 +1,85 @@
+"""What a command says when it fails in a way the user can fix: at most three plain lines on stderr
+and an exit code per kind of failure; the traceback only with `--debug`.
+
+| exit | meaning |
+|---|---|
+| 1 | an unexpected error (a bug: run again with `--debug` and report the traceback) |
+| 2 | bad input: an option, a setting, a file the command reads |
+| 3 | the monitoring raised alerts and `--fail-on-alert` was given |
+| 4 | no service answers where one was expected |
+| 5 | the model or deployment to work on was not found |
+| 6 | the metrics store cannot be reached |
+| 7 | the service cannot listen where it was asked to |
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError
+
+from modelvigil.analysis.readers import NoDeployment
+from modelvigil.client.errors import (
+    DeploymentNotFound,
+    EndpointConnectionError,
+    EndpointNotConfigured,
+    EndpointResponseError,
+    EndpointTimeout,
+)
+from modelvigil.service.embedded import CannotListen
+from modelvigil.store.errors import StoreUnavailable
+
+SERVICE_ERRORS = (EndpointConnectionError, EndpointTimeout, EndpointNotConfigured, EndpointResponseError)
+BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN = 1, 2, 3, 4, 5, 6, 7
+MAX_LINES = 3
+STORE_HINT = "check MODELVIGIL_STORE_URL or --store-url"
+
+
+class UsageError(ValueError):
+    """A command's input is wrong; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: int
+    lines: list[str]
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def explain(exc: BaseException) -> Failure | None:
+    """The plain account of an expected failure; None for anything else (a bug)."""
+    if isinstance(exc, ValidationError):
+        problems = [f"error: {'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()]
+        if len(problems) > MAX_LINES:
+            problems = [*problems[: MAX_LINES - 1], f"       ... and {len(problems) - MAX_LINES + 1} more"]
+        return Failure(USAGE, problems)
+    if isinstance(exc, CannotListen):
+        return Failure(CANNOT_LISTEN, [f"error: {_first_line(exc)}"])
+    if isinstance(exc, SERVICE_ERRORS):
+        return Failure(NO_SERVICE, [f"error: {_first_line(exc)}"])
+    if isinstance(exc, (DeploymentNotFound, NoDeployment)):
+        return Failure(NOT_FOUND, [f"error: {_first_line(exc)}"])
+    if isinstance(exc, ArgumentError):  # SQLAlchemy could not read the store URL
+        return Failure(
+            USAGE, [f"error: store URL: {_first_line(exc)}", "check MODELVIGIL_STORE_URL or --store-url"]
+        )
+    if isinstance(exc, StoreUnavailable):
+        return Failure(NO_STORE, [f"error: {_first_line(exc)}", "check MODELVIGIL_STORE_URL or --store-url"])
+    if isinstance(exc, ValueError):  # the project's own input errors (UsageError, SimulationChanged...)
+        return Failure(USAGE, [f"error: {_first_line(exc)}"])
+    return None
+
+
+def report(exc: BaseException, debug: bool) -> int:
+    """Say what went wrong on stderr and return the exit code (re-raises a bug, or under --debug)."""
+    failure = explain(exc)
+    if failure is None or debug:
+        raise exc
+    for line in failure.lines[:MAX_LINES]:
+        print(line, file=sys.stderr)
+    return failure.code

@@ -1,0 +1,114 @@
+"""What a user sees at the terminal when something they can fix goes wrong: at most three plain
+lines and an exit code per kind (the traceback only with --debug), found before Prefect starts;
+and the demo's live page, which lives as long as the user was told it would."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.helpers import free_port, serving
+
+
+def run_cli(*args, env, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "flows", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "code", "says"),
+    [
+        (["simulate", "--requests", "10"], {"MODELVIGIL_SERVICE_URL": "http://127.0.0.1:1"}, 4, "answers at"),
+        (
+            ["monitor", "--service-url", "http://127.0.0.1:1"],
+            {},
+            4,
+            "--service-url or MODELVIGIL_SERVICE_URL",
+        ),
+        (["serve", "--port", "99999"], {}, 2, "99999 is not a port"),
+        (["info"], {"MODELVIGIL_PORT": "99999"}, 2, "MODELVIGIL_PORT"),
+        (["monitor", "--store-url", "postgresql+psycopg://x@127.0.0.1:1/none"], {}, 6, "store unreachable"),
+        (["monitor", "--store-url", "mysql://x@127.0.0.1/none"], {}, 2, "unsupported store dialect"),
+        (["monitor"], {}, 5, "no embedded service was ever set up"),
+        (["monitor", "--start", "yesterday"], {}, 2, "not an ISO time"),
+        (["session", "no/such/script.py"], {}, 2, "no script at"),
+        (["simulate", "--bogus"], {}, 2, "unrecognized arguments: --bogus"),
+    ],
+)
+def test_expected_failures_are_a_few_plain_lines_and_an_exit_code(
+    settings, cli_env, args, extra_env, code, says
+):
+    out = run_cli(*args, env=cli_env(settings.home, **extra_env))
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == code, out.stderr[-2000:]
+    assert says in out.stderr and 1 <= len(lines) <= 3, out.stderr
+    assert "Traceback" not in out.stderr and "prefect" not in out.stderr.lower()  # Prefect never started
+
+
+def test_debug_shows_the_traceback(settings, cli_env):
+    env = cli_env(settings.home, MODELVIGIL_SERVICE_URL="http://127.0.0.1:1")
+    out = run_cli("simulate", "--debug", env=env)
+    assert out.returncode == 1 and "Traceback" in out.stderr and "ServiceUnreachable" in out.stderr
+
+
+def test_a_taken_port_is_named(settings, cli_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("serve", "--port", str(port), env=cli_env(settings.home))
+    assert out.returncode == 7 and f"cannot listen on 127.0.0.1:{port}" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_info_shows_where_the_service_really_listens(settings, cli_env):
+    env = cli_env(settings.home)
+    with serving(settings.home, env=env) as (url, _pid):
+        shown = run_cli("info", env=env).stdout
+    assert f"service_url            {url}" in shown, shown
+    after = run_cli("info", env=env).stdout  # the service is gone: the default again
+    assert "service_url            http://127.0.0.1:8765" in after
+
+
+def test_demo_uses_a_running_service_and_says_so(settings, cli_env):
+    env = cli_env(settings.home, MODELVIGIL_PORT=str(free_port()))
+    with serving(settings.home, env=env) as (url, _pid):
+        out = run_cli("demo", "--requests", "60", "--window", "30", env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"live Monitoring page: {url}/monitoring" in out.stdout
+    assert f"using the service already running at {url}" in out.stdout
+
+
+def test_demo_keep_serving_keeps_the_page_until_ctrl_c(tmp_path, cli_env):
+    port = free_port()
+    env = cli_env(tmp_path / "home", MODELVIGIL_PORT=str(port))
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "flows", "demo", "--requests", "60", "--window", "30", "--keep-serving"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        deadline = time.monotonic() + 300
+        while not any("until Ctrl-C" in line for line in seen):
+            line = demo.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(seen) + demo.stderr.read()
+            seen.append(line)
+        text = "".join(seen)
+        assert f"live Monitoring page: http://127.0.0.1:{port}/monitoring" in text  # the stable port
+        assert "stops when the demo ends" not in text
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).ok  # still up after the report
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
