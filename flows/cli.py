@@ -227,7 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_model_options(simulate, SimulationConfig, SIMULATION_OPTIONS)
     simulate.set_defaults(run=_simulate)
     monitor = command(sub, "monitor", "run the monitoring flow: report and alerts for a time range")
-    monitor.add_argument("--start", default=None, help="ISO time, UTC unless an offset is given")
+    monitor.add_argument(
+        "--start",
+        default=None,
+        help="ISO time, UTC unless an offset is given (default: --lookback-hours before --end)",
+    )
     monitor.add_argument("--end", default=None, help="ISO time, UTC unless an offset is given (default: now)")
     _add_model_options(monitor, MonitoringConfig, MONITOR_OPTIONS)
     monitor.add_argument(

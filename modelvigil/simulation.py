@@ -48,7 +48,9 @@ class SimulationConfig(BaseModel):
     service_url: str | None = Field(
         None, description="Model service base URL; empty = configured or embedded."
     )
-    model_name: str | None = Field(None, description="Model to discover; empty = MODELVIGIL_MODEL_NAME.")
+    model_name: str | None = Field(
+        None, description="Model to discover; default: MODELVIGIL_MODEL_NAME, else the one served here"
+    )
     simulation_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",

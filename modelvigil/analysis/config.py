@@ -47,7 +47,9 @@ class MonitoringConfig(BaseModel):
     deployment_crn: str | None = Field(
         None, max_length=300, pattern=CRN_PATTERN, description="Deployment CRN; default: discovered by name."
     )
-    model_name: str | None = Field(None, max_length=200, description="Discovered when no CRN is given.")
+    model_name: str | None = Field(
+        None, max_length=200, description="Model to find when no CRN is given; default: the one served here"
+    )
     window_kind: WindowKind = Field(
         WindowKind.count, description="Windows by number of predictions or by time."
     )
