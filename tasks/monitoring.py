@@ -67,7 +67,16 @@ def render_report(
             lines += ["", f"![{PLOTS[name]}]({data_uri(plots[name])})"]
     create_markdown_artifact("\n".join(lines), key="monitoring-report", description="Key plots and alerts")
     if not analysis.windows.empty:
-        columns = ["window", "requests", "latency_p95_ms", "label_coverage", "accuracy", "max_psi"]
+        columns = [
+            "window",
+            "requests",
+            "latency_p95_ms",
+            "label_coverage",
+            "accuracy",
+            "estimated_accuracy",
+            "accuracy_drop",
+            "max_psi",
+        ]
         table = analysis.windows[[c for c in columns if c in analysis.windows]]
         create_table_artifact(json_safe(table.to_dict("records")), key="monitoring-windows")
     create_link_artifact(

@@ -46,3 +46,27 @@ def test_quick_mode_reports_every_benchmark_with_ratios_and_targets(tmp_path):
     for name in ("B1", "B2", "B3", "B4", "B5", "B8"):
         assert name in proc.stdout
     assert "target at least" in proc.stdout and "target at most" in proc.stdout
+
+
+def test_detection_quality_quick_reports_every_signal_and_scenario(tmp_path):
+    """The detection benchmark runs where CI runs (3 seeds) and writes the rows the README shows."""
+    out = tmp_path / "detection.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.detection_quality", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    keys = {
+        "scenario", "magnitude", "signal", "seeds", "seeds_flagged", "median_first_window",
+        "median_delay", "false_alarms_per_100_quiet", "quiet_windows",
+    }  # fmt: skip
+    assert all(set(r) == keys for r in rows)
+    signals = {r["signal"] for r in rows}
+    assert {"accuracy", "accuracy_drop", "accuracy_cusum", "estimated_accuracy", "probability_ks"} <= signals
+    pooled = [r for r in rows if r["scenario"] == "pooled"]
+    assert {r["signal"] for r in pooled} == signals and all(r["quiet_windows"] > 0 for r in pooled)
+    assert "estimated accuracy, mean |estimate - realized|" in proc.stdout

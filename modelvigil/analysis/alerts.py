@@ -52,7 +52,7 @@ class Rule:
     kind: AlertKind
     table: Literal["windows", "drift"]  # which table's rows it reads
     metric: str  # the column reported as the alert's value
-    threshold: str  # the `Thresholds` field it is held against
+    threshold: str  # the `Thresholds` field it is held against, else a column of the row (a derived limit)
     breach: Literal["<", ">"]  # the metric breaches when it is below (<) or above (>) the threshold
     message: str  # str.format with window, value, threshold, subject and the row's columns
     subject: str = "model"  # what breached; "{feature}" takes the drift row's feature
@@ -70,6 +70,25 @@ RULES: tuple[Rule, ...] = (
         "window {window}: accuracy {value:.3f} below {threshold} ({n_labelled:.0f} labels)",
         compared="accuracy_high",
     ),
+    # Against the model's own reference level, not only the floor: a drop beyond sampling noise.
+    Rule(
+        AlertKind.accuracy, "windows", "accuracy_drop", "reference_alpha", "<",
+        "window {window}: accuracy {accuracy:.3f}, {value:.3f} below the reference's "
+        "{reference_accuracy:.3f} (p = {accuracy_drop_pvalue:.1e})",
+        compared="accuracy_drop_pvalue",
+        guards=(Guard("accuracy_drop", ">=", "thresholds.min_accuracy_drop"),),
+    ),
+    Rule(
+        AlertKind.accuracy, "windows", "accuracy_cusum", "cusum_limit", ">",
+        "window {window}: errors add up beyond the reference's rate (CUSUM {value:.1f} > {threshold:.1f})",
+    ),
+    Rule(
+        AlertKind.accuracy, "windows", "estimated_accuracy", "reference_alpha", "<",
+        "window {window}: estimated accuracy {value:.3f} (from confidence, before labels) below the "
+        "reference's {reference_accuracy:.3f}",
+        compared="estimated_drop_pvalue",
+        guards=(_JUDGED, Guard("estimated_drop", ">=", "thresholds.min_accuracy_drop")),
+    ),
     Rule(
         AlertKind.latency, "windows", "latency_p95_ms", "max_p95_latency_ms", ">",
         "window {window}: p95 latency {value:.0f} ms above {threshold:.0f} ms",
@@ -83,6 +102,13 @@ RULES: tuple[Rule, ...] = (
         "window {window}: prediction mix drifted (JS {value:.3f} > {threshold})",
         subject="predictions",
         guards=(_JUDGED, Guard("prediction_pvalue", "<", NOISE_ALPHA)),
+    ),
+    Rule(
+        AlertKind.drift, "windows", "probability_ks", "reference_alpha", "<",
+        "window {window}: predicted probabilities drifted (KS {value:.3f}, p = {probability_pvalue:.1e})",
+        subject="probability",
+        compared="probability_pvalue",
+        guards=(_JUDGED,),
     ),
     Rule(
         AlertKind.drift, "drift", "psi", "max_psi", ">",
@@ -114,7 +140,9 @@ def evaluate(
 
 
 def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert | None:
-    threshold = getattr(thresholds, rule.threshold)
+    threshold = getattr(thresholds, rule.threshold, None)
+    if threshold is None:
+        threshold = row.get(rule.threshold)
     compared = row.get(rule.compared or rule.metric)
     if not (pd.notna(compared) and _OPS[rule.breach](compared, threshold)):
         return None

@@ -17,6 +17,7 @@ from modelvigil.analysis import alerts
 from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile
 from modelvigil.analysis.performance import window_quality
+from modelvigil.analysis.performance_drift import PerformanceReference
 from modelvigil.analysis.windows import Windowing
 from modelvigil.protocol import LABEL_KEY
 
@@ -115,8 +116,22 @@ def analyse(
     elif reference.empty:
         notes.append("the reference period holds no records: drift not measured")
     profile = ReferenceProfile.fit(reference, features, ["prediction"]) if not reference.empty else None
+    if not reference.empty and "label" not in reference:
+        reference, _ = _prepare(reference)
+    performance = PerformanceReference.fit(reference) if not reference.empty else None
+    if performance is None and not reference.empty:
+        notes.append("the reference holds too few labels: accuracy is held against the floor only")
 
     table = _window_table(records, aggregates, config, profile)
+    if performance is not None:
+        thresholds = config.thresholds
+        against = performance.per_window(
+            records,
+            min_labels=thresholds.min_labels,
+            cusum_shift=thresholds.cusum_shift,
+            cusum_quiet_windows=thresholds.cusum_quiet_windows,
+        )
+        table = table.merge(against, on="window", how="left")
     drift = _drift_table(records, profile, features)
     if not drift.empty:
         worst = drift.groupby("window")["psi"].max()

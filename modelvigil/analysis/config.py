@@ -38,6 +38,24 @@ class Thresholds(BaseModel):
         1000.0, gt=0.0, description="Alert when a window's p95 latency is above."
     )
     min_label_coverage: float = Field(0.5, ge=0.0, le=1.0, description="Alert when coverage is below.")
+    reference_alpha: float = Field(
+        1e-3,
+        gt=0.0,
+        lt=0.5,
+        description="Chance per window that noise alone trips a reference-relative rule (accuracy, "
+        "estimated accuracy, probability drift).",
+    )
+    min_accuracy_drop: float = Field(
+        0.02, ge=0.0, le=1.0, description="Accuracy drops smaller than this are not alerted, however sure."
+    )
+    cusum_shift: float = Field(
+        1.5, gt=1.0, le=20.0, description="The CUSUM watches for this many times the reference's error rate."
+    )
+    cusum_quiet_windows: float = Field(
+        200.0,
+        ge=10.0,
+        description="The CUSUM's limit is set so that noise alone passes it about once in this many windows.",
+    )
 
 
 class MonitoringConfig(BaseModel):

@@ -133,6 +133,13 @@ def accuracy_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
             ax=ax,
             label="tracked aggregate accuracy",
         )
+    if "estimated_accuracy" in w and w["estimated_accuracy"].notna().any():
+        ax.plot(
+            x, w["estimated_accuracy"], ls="--", marker=".", color="tab:purple", label="estimated (no labels)"
+        )
+    if "reference_accuracy" in w and w["reference_accuracy"].notna().any():
+        level = float(w["reference_accuracy"].iloc[0])
+        ax.axhline(level, color="tab:gray", ls=":", lw=1, label=f"reference {level:.3f}")
     ax.axhline(t.min_accuracy, color="tab:red", ls="--", lw=1, label=f"threshold {t.min_accuracy}")
     ax.set(xlabel="window middle (UTC)", ylabel="accuracy", ylim=(0, 1.02))
     _time_axis(ax)

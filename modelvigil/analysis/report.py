@@ -54,6 +54,8 @@ def summary_dict(a: Analysis, context: dict[str, Any]) -> dict[str, Any]:
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
+    if isinstance(value, float) and value.is_integer():  # counts read back as floats: 500, not 500.000
+        return f"{int(value):,}"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
     return html.escape(str(value))
@@ -67,7 +69,8 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{_fmt(row[c])}</td>" for c in cols) + "</tr>" for _, row in frame.iterrows()
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # In a box that scrolls sideways: a wide table never pushes the page past the window.
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _when(ms: Any) -> str:
@@ -122,8 +125,12 @@ def write_report(a: Analysis, plots: dict[str, Path], folder: Path, context: dic
         "accuracy_low",
         "accuracy_high",
         "tracked_accuracy",
+        "estimated_accuracy",
+        "accuracy_drop",
+        "accuracy_cusum",
         "f1",
         "prediction_js",
+        "probability_ks",
         "max_psi",
     ]
     page = f"""<!doctype html>
@@ -134,7 +141,7 @@ table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.85rem;
 th, td {{ border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }}
 th {{ background: #f4f4f4; }} tr.bad td {{ background: #fde8e8; }}
 .good {{ color: #176f2c; }} .muted {{ color: #777; }}
-figure {{ margin: 1rem 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
+.wide {{ overflow-x: auto; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
 </style></head><body>
 <h1>Model monitoring report</h1>
 <table>{ctx}</table>
@@ -146,6 +153,10 @@ figure {{ margin: 1rem 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
 {"<ul>" + notes + "</ul>" if notes else ""}
 <h2>Windows</h2>
 {_table(a.windows, window_cols)}
+<p class="muted">accuracy_drop: the reference's accuracy minus the window's; accuracy_cusum: the
+errors' running evidence against the reference's rate (alerts above its limit);
+estimated_accuracy: expected from the model's confidence alone, before any label. It sees covariate
+shift, and cannot see concept drift (the model is as sure as before, and wrong).</p>
 <h2>Accuracy by label arrival</h2>
 {_table(a.arrival, ["arrival_window", "n_labelled", "accuracy"])}
 <h2>Plots</h2>

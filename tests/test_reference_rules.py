@@ -1,0 +1,154 @@
+"""The reference-relative signals on small fixed data: each fires where it must and stays quiet
+where it must, and the CUSUM's limit keeps the false-alarm rate it states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelvigil.analysis.analyse import analyse
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.performance_drift import PerformanceReference, cusum_limit
+from modelvigil.protocol import LABEL_KEY
+
+REFERENCE = 1_000
+WINDOW = 500
+
+
+def frame(correct: np.ndarray, probability: np.ndarray | None = None, seed: int = 0) -> pd.DataFrame:
+    """Records in the store's shape whose predictions are right where `correct` says."""
+    rng = np.random.default_rng(seed)
+    n = len(correct)
+    prediction = rng.integers(0, 2, n)
+    if probability is None:
+        probability = np.where(prediction == 1, 0.9, 0.1)
+    start = 1_700_000_000_000 + np.arange(n, dtype=np.int64) * 10
+    return pd.DataFrame(
+        {
+            "prediction_uuid": [f"u{i}" for i in range(n)],
+            "row": np.zeros(n, dtype=np.int64),
+            "start_ms": start,
+            "end_ms": start + 2,
+            "prediction": prediction,
+            "probability": probability,
+            LABEL_KEY: np.where(correct, prediction, 1 - prediction).astype(float),
+            "input_data.x": rng.normal(size=n),
+        }
+    )
+
+
+def exact(n: int, hits: int, seed: int) -> np.ndarray:
+    """`hits` correct of `n`, spread at random: exact rates, not draws."""
+    out = np.zeros(n, dtype=bool)
+    out[np.random.default_rng(seed).choice(n, hits, replace=False)] = True
+    return out
+
+
+def alerts_of(records: pd.DataFrame, metric: str) -> list[int]:
+    result = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+    )
+    return sorted(a.window for a in result.alerts if a.metric == metric)
+
+
+def test_an_accuracy_drop_below_the_reference_fires_above_the_floor():
+    # 0.93 on the reference, then a window at 0.86: above the 0.85 floor, far below the reference.
+    correct = np.concatenate([exact(REFERENCE, 930, 1), exact(WINDOW, 465, 2), exact(WINDOW, 430, 3)])
+    assert alerts_of(frame(correct), "accuracy_drop") == [3]
+    assert alerts_of(frame(correct), "accuracy") == []  # the floor alone never saw it
+
+
+def test_a_drop_within_sampling_noise_or_too_small_to_matter_is_quiet():
+    noise = np.concatenate([exact(REFERENCE, 930, 1), exact(WINDOW, 455, 2), exact(WINDOW, 457, 3)])
+    assert alerts_of(frame(noise), "accuracy_drop") == []  # 0.91 against 0.93: p ~ 0.09
+
+
+def test_errors_that_creep_up_are_caught_by_the_cusum_before_any_window_alone():
+    steps = [exact(REFERENCE, 930, 1)] + [exact(WINDOW, 465, 2 + i) for i in range(2)]
+    steps += [exact(WINDOW, hits, 10 + i) for i, hits in enumerate([450, 445, 440, 440])]  # 0.90, 0.89, 0.88
+    correct = np.concatenate(steps)
+    cusum = alerts_of(frame(correct), "accuracy_cusum")
+    drop = alerts_of(frame(correct), "accuracy_drop")
+    assert cusum and (not drop or cusum[0] < drop[0]), (cusum, drop)
+    steady = np.concatenate([exact(REFERENCE, 930, 1)] + [exact(WINDOW, 465, 20 + i) for i in range(6)])
+    assert alerts_of(frame(steady), "accuracy_cusum") == []
+
+
+def test_the_cusum_equals_its_recursion_and_its_limit_keeps_its_run_length():
+    from modelvigil.analysis import performance_drift
+
+    rng = np.random.default_rng(5)
+    errors = rng.random(3_000) < 0.1
+    vectorised = performance_drift._bernoulli_cusum(errors, 0.1, 1.5)
+    s, looped = 0.0, []
+    p0, p1 = 0.1, 0.15
+    for e in errors:
+        s = max(0.0, s + (np.log(p1 / p0) if e else np.log((1 - p1) / (1 - p0))))
+        looped.append(s)
+    assert np.allclose(vectorised, looped)
+
+    # In control, the first passage of the limit comes after about the run length it was set for.
+    target = 2_000
+    limit = cusum_limit(0.1, 1.5, target)
+    streams = rng.random((300, 20_000)) < 0.1
+    runs = []
+    for stream in streams:
+        over = np.flatnonzero(performance_drift._bernoulli_cusum(stream, 0.1, 1.5) > limit)
+        runs.append(over[0] + 1 if over.size else stream.size)
+    assert 0.6 * target < np.mean(runs) < 1.6 * target, np.mean(runs)
+    assert cusum_limit(0.1, 1.5, 20 * target) > limit  # a rarer false alarm needs a higher limit
+
+
+def test_estimated_accuracy_follows_confidence_and_cannot_see_a_concept_flip():
+    rng = np.random.default_rng(7)
+
+    def calibrated(p: np.ndarray, seed: int) -> np.ndarray:
+        confident = np.maximum(p, 1 - p)
+        return np.random.default_rng(seed).random(len(p)) < confident
+
+    sure = rng.uniform(0.9, 1.0, REFERENCE + 2 * WINDOW)
+    unsure = rng.uniform(
+        0.6, 0.75, 2 * WINDOW
+    )  # covariate shift: the model is less sure, and right less often
+    p = np.concatenate([sure, unsure])
+    records = frame(calibrated(p, 1), probability=p)
+    result = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+    )
+    w = result.windows.set_index("window")
+    assert abs(w.loc[4, "estimated_accuracy"] - w.loc[4, "accuracy"]) < 0.05
+    assert w.loc[2, "estimated_accuracy"] > 0.93 and w.loc[4, "estimated_accuracy"] < 0.72
+    flagged = sorted(a.window for a in result.alerts if a.metric == "estimated_accuracy")
+    assert flagged == [4, 5]
+    drift = sorted(a.window for a in result.alerts if a.metric == "probability_ks")
+    assert drift == [4, 5]
+
+    flip = frame(
+        np.concatenate([calibrated(sure[:REFERENCE], 2), ~calibrated(sure[REFERENCE:], 3)]), probability=sure
+    )
+    flipped = analyse(
+        flip, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=flip.iloc[:REFERENCE]
+    )
+    assert not [a for a in flipped.alerts if a.metric == "estimated_accuracy"]  # as confident as before
+    assert [a for a in flipped.alerts if a.metric == "accuracy_drop"]  # the labels see it
+
+
+def test_a_reference_without_enough_labels_sets_no_level():
+    records = frame(exact(REFERENCE + WINDOW, 1_400, 1))
+    records.loc[: REFERENCE - 1, LABEL_KEY] = np.nan
+    result = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+    )
+    assert "accuracy_drop" not in result.windows
+    assert any("too few labels" in note for note in result.notes)
+    assert PerformanceReference.fit(result.records.iloc[:50]) is None
+
+
+@pytest.mark.parametrize(
+    "metric", ["accuracy_drop", "accuracy_cusum", "estimated_accuracy", "probability_ks"]
+)
+def test_quiet_traffic_raises_no_reference_relative_alert(metric):
+    p = np.random.default_rng(3).uniform(0.85, 1.0, REFERENCE + 8 * WINDOW)
+    correct = np.random.default_rng(4).random(len(p)) < p
+    assert alerts_of(frame(correct, probability=p), metric) == []
