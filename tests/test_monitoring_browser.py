@@ -78,6 +78,8 @@ def test_page_updates_while_traffic_and_labels_arrive(service, browser_page):
     assert kpi(page, "predictions") == "25"
     assert points(page, "rps") > 0
     assert kpi(page, "accuracy") == "–"
+    assert kpi(page, "estimated").endswith("%")  # from the model's confidence, before any label
+    assert points(page, "accuracy") > 0  # the estimate is drawn already
 
     items = [{"prediction_uuid": u, "metrics": {"final_label": 0}} for u in uuids]
     r = requests.post(
@@ -85,9 +87,8 @@ def test_page_updates_while_traffic_and_labels_arrive(service, browser_page):
     )
     assert r.status_code == 200, r.text
     page.wait_for_function(
-        "() => Number(document.querySelector('#chart-accuracy svg').dataset.points) > 0", timeout=15_000
+        "() => document.getElementById('kpi-coverage').textContent === '100.0%'", timeout=15_000
     )
-    assert kpi(page, "coverage") == "100.0%"
     assert points(page, "memory") > 0 and points(page, "cpu") > 0  # the service process, sampled each second
     assert kpi(page, "accuracy").endswith("%")
     assert page.evaluate("window.__sameDocument") is True

@@ -80,6 +80,9 @@ def test_figures_match_the_store(store_kind, make_service, request):
     assert t["correct"] == int(correct)
     assert t["accuracy"] == pytest.approx(correct / labelled.sum(), abs=1e-4)
     assert t["label_coverage"] == pytest.approx(labelled.mean(), abs=1e-4)
+    confidence = np.maximum(frame["probability"], 1 - frame["probability"])
+    assert t["estimated_accuracy"] == pytest.approx(confidence.mean(), abs=1e-3)  # before any label
+    assert len(got["model"]["estimated_accuracy"]) == len(got["bucket_starts"])
     per_class = {k: sum(v) for k, v in got["model"]["predictions"].items()}
     assert per_class == {str(k): int(n) for k, n in frame["prediction"].value_counts().items()}
     # HTTP side: 30 + 2 replays accepted, 3 refused.

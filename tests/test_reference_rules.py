@@ -152,3 +152,17 @@ def test_quiet_traffic_raises_no_reference_relative_alert(metric):
     p = np.random.default_rng(3).uniform(0.85, 1.0, REFERENCE + 8 * WINDOW)
     correct = np.random.default_rng(4).random(len(p)) < p
     assert alerts_of(frame(correct, probability=p), metric) == []
+
+
+def test_the_predicted_positive_rate_comes_with_its_interval():
+    records = frame(exact(REFERENCE + 2 * WINDOW, 1_800, 1))
+    result = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+    )
+    w = result.windows
+    expected = (records["prediction"] == 1).groupby(np.arange(len(records)) // WINDOW).mean()
+    assert np.allclose(w["positive_rate"], expected)
+    assert (
+        (w["positive_rate_low"] < w["positive_rate"]) & (w["positive_rate"] < w["positive_rate_high"])
+    ).all()
+    assert (w["positive_rate_high"] - w["positive_rate_low"]).between(0.05, 0.12).all()  # +-4 points at n=500

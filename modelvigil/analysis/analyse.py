@@ -16,7 +16,7 @@ import pandas as pd
 from modelvigil.analysis import alerts
 from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile
-from modelvigil.analysis.performance import window_quality
+from modelvigil.analysis.performance import wilson_interval, window_quality
 from modelvigil.analysis.performance_drift import PerformanceReference
 from modelvigil.analysis.windows import Windowing
 from modelvigil.protocol import LABEL_KEY
@@ -204,6 +204,11 @@ def _window_table(
     mix = pd.crosstab(records["window"], records["prediction"], normalize="index")
     for label in mix.columns:
         table[f"share_{label}"] = table["window"].map(mix[label])
+    # The predicted positive rate with its 95% interval: the mix as a rate one can hold a line to.
+    positives = (records["prediction"] == 1).groupby(records["window"]).sum()
+    low, high = wilson_interval(table["window"].map(positives).to_numpy(dtype=float), table["predictions"])
+    table["positive_rate"] = table["window"].map(positives) / table["predictions"]
+    table["positive_rate_low"], table["positive_rate_high"] = low, high
     if profile is not None and "prediction" in profile.categorical:
         mix_drift = g["prediction"].apply(lambda s: pd.Series(profile.categorical_drift("prediction", s)))
         mix_drift = mix_drift.unstack() if isinstance(mix_drift.index, pd.MultiIndex) else mix_drift

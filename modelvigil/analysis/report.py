@@ -129,6 +129,7 @@ def write_report(a: Analysis, plots: dict[str, Path], folder: Path, context: dic
         "accuracy_drop",
         "accuracy_cusum",
         "f1",
+        "positive_rate",
         "prediction_js",
         "probability_ks",
         "max_psi",

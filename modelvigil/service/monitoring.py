@@ -51,6 +51,10 @@ class ModelSeries(BaseModel):
     correct: list[int]
     label_coverage: list[float | None]
     accuracy: list[float | None]
+    estimated_accuracy: list[float | None] = Field(
+        description="the model's mean confidence: the accuracy to expect before labels (uncalibrated; "
+        "it sees covariate shift, not concept drift)"
+    )
 
 
 class Totals(BaseModel):
@@ -62,6 +66,7 @@ class Totals(BaseModel):
     correct: int
     label_coverage: float | None
     accuracy: float | None
+    estimated_accuracy: float | None
 
 
 class MonitoringData(BaseModel):
@@ -113,7 +118,7 @@ def monitoring_data(
     starts = list(range(first, end_ms, step_ms))
     n = len(starts)
     service = telemetry.read(crn, starts, step_ms)
-    calls, labelled, correct = [0] * n, [0] * n, [0] * n
+    calls, labelled, correct, confidence, scored = [0] * n, [0] * n, [0] * n, [0] * n, [0] * n
     predictions: dict[str, list[int]] = {}
     for b, metric, label, count in store.live_series(crn, first, end_ms, step_ms):
         i = (b - first) // step_ms
@@ -127,6 +132,10 @@ def monitoring_data(
             labelled[i] += count
         elif metric == live_counts.CORRECT:
             correct[i] += count
+        elif metric == live_counts.CONFIDENCE:
+            confidence[i] += count
+        elif metric == live_counts.SCORED:
+            scored[i] += count
     predicted = [sum(series[i] for series in predictions.values()) for i in range(n)]
     failed_total = sum(sum(v) for v in service["failed"].values())
     return MonitoringData(
@@ -144,6 +153,7 @@ def monitoring_data(
             correct=correct,
             label_coverage=[_ratio(labelled[i], predicted[i]) for i in range(n)],
             accuracy=[_ratio(correct[i], labelled[i]) for i in range(n)],
+            estimated_accuracy=[_ratio(confidence[i], 1000 * scored[i]) for i in range(n)],
         ),
         totals=Totals(
             requests=sum(service["requests"]),
@@ -154,6 +164,7 @@ def monitoring_data(
             correct=sum(correct),
             label_coverage=_ratio(sum(labelled), sum(predicted)),
             accuracy=_ratio(sum(correct), sum(labelled)),
+            estimated_accuracy=_ratio(sum(confidence), 1000 * sum(scored)),
         ),
         service_counting_since_ms=telemetry.since_ms,
     )

@@ -3,9 +3,10 @@
 A page that refreshes every two seconds cannot parse a million JSON records each time; so the
 store counts as it writes, in the same transaction as the records themselves (a crash loses
 both or neither, a replayed idempotent call counts nothing): calls and predictions per class
-when predictions are stored, labelled and correct rows when ground truth (`final_label`) is
-merged, with the previous label's contribution taken back when a label is replaced. Reading a
-range is then a range scan over the primary key, whatever the number of records.
+when predictions are stored (and the model's summed confidence, for an accuracy estimated before
+any label), labelled and correct rows when ground truth (`final_label`) is merged, with the
+previous label's contribution taken back when a label is replaced. Reading a range is then a
+range scan over the primary key, whatever the number of records.
 Counting starts when this table exists: records stored before it are not in it.
 """
 
@@ -22,6 +23,9 @@ from sqlalchemy.engine import Connection
 from modelvigil.protocol import bucket_of
 
 CALLS, PREDICTIONS, LABELLED, CORRECT = "calls", "predictions", "labelled", "correct"
+# The model's confidence (the larger of p and 1 - p) summed in thousandths, over the rows that have
+# a probability (SCORED): their ratio is the accuracy expected before any label arrives.
+CONFIDENCE, SCORED = "confidence_milli", "scored"
 
 
 def define(metadata: MetaData) -> Table:
@@ -65,7 +69,19 @@ def prediction_counts(rows: Iterable[tuple[str, int, Mapping[str, Any]]]) -> Cou
         if "prediction" in metrics:
             for key, n in _tally(_as_list(metrics["prediction"])).items():
                 counts[(crn, b, PREDICTIONS, key)] += n
+        if "probability" in metrics:
+            milli, scored = _confidence(_as_list(metrics["probability"]))
+            counts[(crn, b, CONFIDENCE, "")] += milli
+            counts[(crn, b, SCORED, "")] += scored
     return counts
+
+
+def _confidence(probabilities: list[Any]) -> tuple[int, int]:
+    """(confidence in thousandths, summed; rows) over the probabilities that are numbers in [0, 1]."""
+    usable = [
+        p for p in probabilities if isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
+    ]
+    return sum(round(1000 * max(p, 1.0 - p)) for p in usable), len(usable)
 
 
 def _judged(prediction: Any, label: Any) -> tuple[int, int]:

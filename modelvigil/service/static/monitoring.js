@@ -90,6 +90,7 @@ function render(d) {
   $("kpi-predictions").textContent = fmt(t.predictions);
   $("kpi-coverage").textContent = pct(t.label_coverage);
   $("kpi-accuracy").textContent = pct(t.accuracy);
+  $("kpi-estimated").textContent = pct(t.estimated_accuracy);
 
   const x = d.bucket_starts.map((b) => b + d.step_ms / 2);
   const axis = [d.start_ms, d.end_ms];
@@ -102,7 +103,7 @@ function render(d) {
   chart("chart-size", x, axis, [["request", s.request_bytes_mean], ["response", s.response_bytes_mean]]);
   chart("chart-predictions", x, axis, Object.entries(m.predictions).map(([cls, v]) => ["class " + cls, v]));
   chart("chart-coverage", x, axis, [["label coverage", m.label_coverage]], [0, 1]);
-  chart("chart-accuracy", x, axis, [["accuracy", m.accuracy]], [0, 1]);
+  chart("chart-accuracy", x, axis, [["accuracy", m.accuracy], ["estimated (no labels)", m.estimated_accuracy]], [0, 1]);
   chart("chart-cpu", x, axis, [["CPU %", s.cpu_percent]]);
   chart("chart-memory", x, axis, [["resident MB", s.memory_rss_mb]]);
   $("note").textContent =
