@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -112,3 +113,23 @@ def test_demo_keep_serving_keeps_the_page_until_ctrl_c(tmp_path, cli_env):
             demo.kill()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+
+
+def test_help_lists_every_command_and_every_default(settings, cli_env):
+    root = Path(__file__).parent.parent
+    listed = subprocess.run(
+        [str(root / "run"), "--help"], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert listed.returncode == 0, listed.stderr
+    for command in ("demo", "tests", "deployments", "mutation", "lock", "serve", "session", "monitor"):
+        assert command in listed.stdout
+    simulate = run_cli("simulate", "--help", env=cli_env(settings.home)).stdout
+    for option, default in (
+        ("--requests", "1000"),
+        ("--concurrency", "8"),
+        ("--seed", "0"),
+        ("--magnitude", "1.0"),
+    ):
+        assert option in simulate and f"(default: {default})" in " ".join(simulate.split())
+    serve = " ".join(run_cli("serve", "--help", env=cli_env(settings.home)).stdout.split())
+    assert "--model-name" in serve and "--parse-workers" in serve and "(default: 127.0.0.1)" in serve
