@@ -189,6 +189,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"live Monitoring page: {url}/monitoring (API key: ./run info --show-api-key)", flush=True)
             if already or settings.service_url:
                 print(f"  using the service already running at {url}", flush=True)
+                if args.keep_serving:
+                    print("  (--keep-serving has nothing to keep: that service runs on its own)", flush=True)
             elif not args.keep_serving:
                 print(
                     "  this service stops when the demo ends: to keep the page, run `./run serve` in "

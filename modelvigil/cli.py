@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,6 +129,8 @@ def _session(args: argparse.Namespace, settings: Settings) -> int:
     from modelvigil.service.embedded import ensure_service
     from modelvigil.session import run_script
 
+    if args.script is None:
+        raise terminal.UsageError("no script given: modelvigil session SCRIPT [ARGS...]")
     script = Path(args.script)
     if not script.is_file():
         raise terminal.UsageError(f"no script at {script}")
@@ -200,23 +203,30 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
         "run a Python script as inside a CML session (cdsw, cml, cmlapi and CDSW_* provided), "
         "against this home's service (started if none runs) or MODELVIGIL_SERVICE_URL",
     )
-    session.add_argument("script", help="the script, e.g. code/06_model_simulation.py")
+    session.add_argument("script", nargs="?", help="the script, e.g. tests/lab/06_model_simulation.py")
     session.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     session.set_defaults(run=_session)
 
     info = command(sub, "info", "service URL, model name, access key and CRNs")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="as one JSON object")
     info.add_argument("--show-api-key", action="store_true", help="also print the API key (a secret)")
     info.set_defaults(run=_info)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen command; an expected failure is a few plain lines and its exit code
     (`terminal`), the traceback only with --debug."""
+    # SIGTERM unwinds like Ctrl-C, so that what a command started (a service, Prefect's temporary
+    # server) is stopped on the way out instead of being left running.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("stopped", file=sys.stderr)
         return 130
     except Exception as exc:
         return terminal.report(exc, debug=getattr(args, "debug", False))

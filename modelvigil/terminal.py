@@ -15,6 +15,7 @@ and an exit code per kind of failure; the traceback only with `--debug`.
 from __future__ import annotations
 
 import sys
+import traceback
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -76,10 +77,13 @@ def explain(exc: BaseException) -> Failure | None:
 
 
 def report(exc: BaseException, debug: bool) -> int:
-    """Say what went wrong on stderr and return the exit code (re-raises a bug, or under --debug)."""
+    """Say what went wrong on stderr and return the exit code (a bug is re-raised). Under --debug
+    the traceback comes first, and the exit code stays the same."""
     failure = explain(exc)
-    if failure is None or debug:
+    if failure is None:
         raise exc
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
     for line in failure.lines[:MAX_LINES]:
         print(line, file=sys.stderr)
     return failure.code

@@ -116,3 +116,20 @@ def test_bad_monitoring_parameters_are_refused(kwargs, needle):
     with pytest.raises(ValueError) as err:
         MonitoringConfig(**kwargs)
     assert needle in str(err.value)
+
+
+def test_every_tracked_aggregate_lands_in_one_window_even_on_a_skewed_clock():
+    """The sender's clock runs a little behind the service's: the first aggregate's middle falls
+    before the first window, and must still be shown beside it, not dropped."""
+    f = frame(n=1000, start=1_000_000)
+    first, last = int(f["start_ms"].min()), int(f["end_ms"].max())
+    span = (last - first) // 2
+    aggregates = pd.DataFrame(
+        {
+            "start_ms": [first - 400, first + span],
+            "end_ms": [first + 100, last],
+            "accuracy": [0.94, 0.93],
+        }
+    )
+    a = analyse(f, aggregates, MonitoringConfig(window_size=500))
+    assert a.windows["tracked_accuracy"].tolist() == [0.94, 0.93]

@@ -65,16 +65,17 @@ def test_a_session_starts_the_embedded_service_when_none_runs(settings, tmp_path
         "client = cmlapi.default_client()\n"
         "project = client.list_projects(async_req=True).get().projects[0]\n"
         "assert project.id == os.environ['CDSW_PROJECT_ID'], project.to_dict()\n"
-        "[model] = client.list_models(project.id).models\n"
+        "[model] = client.list_models(project.id, sort='-created_at', page_token='', page_size=10).models\n"
         "print(model.name, len(cdsw.read_metrics(model_crn=model.crn)['metrics']))\n"
-        "try:\n"
-        "    client.create_model_build(project.id, model.id, {})\n"
-        "except cmlapi.ApiException as exc:\n"
-        "    print('refused', exc.status)\n"
+        "for call in (client.create_model_build, client.get_project):\n"
+        "    try:\n"
+        "        call(project.id)\n"
+        "    except cmlapi.ApiException as exc:\n"
+        "        print('refused', exc.status)\n"
     )
     out = session(script, session_env(settings), tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["fraud-detector", "0", "refused", "501"]
+    assert out.stdout.split() == ["fraud-detector", "0", "refused", "501", "refused", "501"]
 
 
 def test_a_local_cdsw_module_that_is_the_facade_is_not_taken_for_cmls(settings, service, tmp_path):

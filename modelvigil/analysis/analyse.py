@@ -222,12 +222,19 @@ def _tracked_accuracy(table: pd.DataFrame, aggregates: pd.DataFrame) -> pd.Serie
     """The accuracy aggregates tracked by the simulation (CML aggregate records) per window."""
     if aggregates.empty or "accuracy" not in aggregates:
         return pd.Series(np.nan, index=table.index)
-    mid = (aggregates["start_ms"] + aggregates["end_ms"]) / 2
-    values = []
-    for start, end in zip(table["start_ms"], table["end_ms"], strict=True):
-        inside = aggregates.loc[(mid >= start) & (mid <= end), "accuracy"]
-        values.append(float(pd.to_numeric(inside, errors="coerce").mean()) if len(inside) else np.nan)
-    return pd.Series(values, index=table.index)
+    # Each aggregate to the one window it overlaps most, else the nearest: aggregates carry the
+    # sender's clock and windows the service's, so an aggregate's middle may fall just outside
+    # every window (before the first, say) and must not be dropped for it.
+    starts, ends = table["start_ms"].to_numpy(dtype=float), table["end_ms"].to_numpy(dtype=float)
+    a_start = aggregates["start_ms"].to_numpy(dtype=float)[:, None]
+    a_end = aggregates["end_ms"].to_numpy(dtype=float)[:, None]
+    overlap = np.minimum(a_end, ends) - np.maximum(a_start, starts)
+    gap = np.maximum(starts - a_end, a_start - ends)  # > 0: apart by this much
+    score = np.where(overlap >= 0, overlap, -gap)
+    chosen = score.argmax(axis=1)
+    accuracy = pd.to_numeric(aggregates["accuracy"], errors="coerce").to_numpy(dtype=float)
+    per_window = pd.Series(accuracy).groupby(chosen).mean()
+    return pd.Series([per_window.get(i, np.nan) for i in range(len(table))], index=table.index)
 
 
 def _drift_table(

@@ -79,6 +79,12 @@ def _when(ms: Any) -> str:
     )
 
 
+REFERENCE_COLUMNS_NOTE = """<p class="muted">accuracy_drop: the reference's accuracy minus the
+window's; accuracy_cusum: the errors' running evidence against the reference's rate (alerts above
+its limit); estimated_accuracy: expected from the model's confidence alone, before any label. It
+sees covariate shift, and cannot see concept drift (the model is as sure as before, and wrong).</p>"""
+
+
 def write_report(a: Analysis, plots: dict[str, Path], folder: Path, context: dict[str, Any]) -> Path:
     """Write `index.html` and `summary.json` into `folder`; return the HTML's path."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,10 +160,7 @@ th {{ background: #f4f4f4; }} tr.bad td {{ background: #fde8e8; }}
 {"<ul>" + notes + "</ul>" if notes else ""}
 <h2>Windows</h2>
 {_table(a.windows, window_cols)}
-<p class="muted">accuracy_drop: the reference's accuracy minus the window's; accuracy_cusum: the
-errors' running evidence against the reference's rate (alerts above its limit);
-estimated_accuracy: expected from the model's confidence alone, before any label. It sees covariate
-shift, and cannot see concept drift (the model is as sure as before, and wrong).</p>
+{REFERENCE_COLUMNS_NOTE if "accuracy_drop" in a.windows else ""}
 <h2>Accuracy by label arrival</h2>
 {_table(a.arrival, ["arrival_window", "n_labelled", "accuracy"])}
 <h2>Plots</h2>

@@ -49,4 +49,8 @@ def running_url(settings: Settings) -> str | None:
         return None
     except PermissionError:  # another user's process of that number: not our service
         return None
+    # A killed service leaves its record; its number may since belong to another program.
+    with suppress(OSError):
+        if b"serve" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
     return url

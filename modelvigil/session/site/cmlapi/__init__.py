@@ -27,43 +27,42 @@ class CMLServiceApi:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     def _get(self, path: str, params: dict[str, Any], async_req: bool = False) -> Any:
-        wanted = {k: v for k, v in params.items() if v is not None}
+        wanted = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in params.items() if v is not None}
         answer = self.session.get(f"{self.base_url}/api/v2{path}", params=wanted, timeout=30)
         if answer.status_code >= 400:
             raise ApiException(answer.status_code, answer.reason, answer.text)
         result = Record(answer.json())
         return AsyncResult(result) if async_req else result
 
-    def list_projects(self, search_filter: str | None = None, page_size: int | None = None, **kw: Any) -> Any:
-        return self._get("/projects", {"search_filter": search_filter, "page_size": page_size}, **kw)
+    # Query parameters pass as the generated client takes them (search_filter, sort, page_size,
+    # page_token, ...); the service ignores those it does not know, as CML's does.
+    def list_projects(self, async_req: bool = False, **params: Any) -> Any:
+        return self._get("/projects", params, async_req)
 
-    def list_models(
-        self,
-        project_id: str,
-        search_filter: str | dict | None = None,
-        page_size: int | None = None,
-        **kw: Any,
+    def list_models(self, project_id: str, async_req: bool = False, **params: Any) -> Any:
+        return self._get(f"/projects/{project_id}/models", params, async_req)
+
+    def list_model_builds(
+        self, project_id: str, model_id: str, async_req: bool = False, **params: Any
     ) -> Any:
-        if isinstance(search_filter, dict):
-            search_filter = json.dumps(search_filter)
-        params = {"search_filter": search_filter, "page_size": page_size}
-        return self._get(f"/projects/{project_id}/models", params, **kw)
+        return self._get(f"/projects/{project_id}/models/{model_id}/builds", params, async_req)
 
-    def list_model_builds(self, project_id: str, model_id: str, sort: str | None = None, **kw: Any) -> Any:
-        return self._get(f"/projects/{project_id}/models/{model_id}/builds", {"sort": sort}, **kw)
-
-    def list_model_deployments(self, project_id: str, model_id: str, build_id: str, **kw: Any) -> Any:
+    def list_model_deployments(
+        self, project_id: str, model_id: str, build_id: str, async_req: bool = False, **params: Any
+    ) -> Any:
         path = f"/projects/{project_id}/models/{model_id}/builds/{build_id}/deployments"
-        return self._get(path, {}, **kw)
+        return self._get(path, params, async_req)
 
-    def _not_here(self, *_: Any, **__: Any) -> Any:
-        raise ApiException(
-            501,
-            "Not Implemented",
-            "the embedded service serves one model build; it builds and deploys nothing",
-        )
+    def __getattr__(self, name: str) -> Any:
+        """Any other call of CML's API (create_model, get_project, ...): a 501 that says so."""
+        if name.startswith("_"):
+            raise AttributeError(name)
 
-    create_model_build = create_model_deployment = _not_here
+        def not_here(*_: Any, **__: Any) -> Any:
+            why = f"{name} is not emulated: the embedded service serves one model build and lists it"
+            raise ApiException(501, "Not Implemented", why)
+
+        return not_here
 
 
 def default_client(url: str | None = None, cml_api_key: str | None = None) -> CMLServiceApi:
