@@ -9,19 +9,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from flows.monitoring import MonitoringSummary
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.readers import check_source
 from modelvigil.cli import Parser, add_core_commands, command, run
 from modelvigil.client.connect import connect
-from modelvigil.service.embedded import ensure_service, find_running
 from modelvigil.settings import CMLEnvironment, Settings
 from modelvigil.simulation import SimulationConfig, SimulationSummary
 from modelvigil.terminal import UsageError
+
+if TYPE_CHECKING:  # the flow module loads Prefect: only the commands that run it import it
+    from flows.monitoring import MonitoringSummary
 
 # Simulation options: flag (argparse dest) -> SimulationConfig field. Defaults and descriptions
 # come from the model; an option left out is not passed, so the model fills it.
@@ -176,6 +178,7 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     """The main job: a simulation, then the monitoring of exactly what it sent."""
     from flows.monitoring import monitoring_flow
+    from modelvigil.service.embedded import ensure_service, find_running
 
     config = _config(args)
     _check_service(settings, config)

@@ -29,7 +29,7 @@ from modelvigil.client.errors import (
     EndpointResponseError,
     EndpointTimeout,
 )
-from modelvigil.service.embedded import CannotListen
+from modelvigil.service.listen import CannotListen
 from modelvigil.store.errors import StoreUnavailable
 
 SERVICE_ERRORS = (EndpointConnectionError, EndpointTimeout, EndpointNotConfigured, EndpointResponseError)

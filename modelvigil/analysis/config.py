@@ -10,9 +10,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
-from modelvigil.analysis.drift import JS_THRESHOLD, PSI_THRESHOLD
 from modelvigil.analysis.windows import Windowing, WindowKind
 from modelvigil.protocol import CRN_PATTERN
+
+# Drift limits; why these values: `analysis/drift.py`. Kept here, so that reading a configuration
+# (every command's option help) does not load the statistics behind drift.
+PSI_THRESHOLD = 0.25
+JS_THRESHOLD = 0.1
 
 
 class AlertKind(StrEnum):

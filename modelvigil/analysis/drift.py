@@ -5,7 +5,7 @@ Kolmogorov-Smirnov statistic with its p-value. Categorical values (predictions):
 distance (base 2, so within [0, 1]) and a chi-square test. Missing values are data: their share
 is reported per window, and they are left out of the distributions, never a crash.
 
-Default thresholds, and why:
+Default thresholds (`config.Thresholds`), and why:
 - PSI > 0.25 is the common reading of "significant" (0.1-0.25 moderate): the alert threshold.
   PSI grows with sampling noise in small windows, so a window also reports `psi_critical`, the
   PSI that noise alone exceeds once in ten thousand (under no drift, PSI * n_eff is about
@@ -26,8 +26,6 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-PSI_THRESHOLD = 0.25
-JS_THRESHOLD = 0.1
 _EPS = 1e-4  # floor for empty bins: PSI is infinite otherwise
 # Chance that PSI from sampling noise alone passes `psi_critical`: small, because a report tests
 # every feature in every window (15 x 10 = 150 tests: about 1.5% for a false alarm somewhere).

@@ -24,6 +24,7 @@ from modelvigil.model import FraudModel
 from modelvigil.service.app import create_app
 from modelvigil.service.faults import FaultInjector, FaultPlan
 from modelvigil.service.http_limits import limited_headers
+from modelvigil.service.listen import CannotListen
 from modelvigil.service.options import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, ServiceOptions
 from modelvigil.service.running import running_url
 from modelvigil.settings import (
@@ -55,10 +56,6 @@ def check_bind(host: str, auth: bool, allow_insecure: bool) -> None:
             f"refusing to serve without auth on {host}: other machines could call the model and read "
             "its metrics. Turn auth on, bind to 127.0.0.1, or pass --allow-insecure-bind."
         )
-
-
-class CannotListen(OSError):
-    """The address is taken, not this machine's, or not allowed; the message says which."""
 
 
 def bind(host: str, port: int) -> socket.socket:
