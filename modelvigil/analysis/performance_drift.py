@@ -5,10 +5,9 @@ The absolute floor (`min_accuracy`) ignores how good the model was: a model at 0
 
 - `accuracy_drop`: the reference's accuracy minus the window's, with the one-sided p-value of a
   two-proportion z-test (`accuracy_drop_pvalue`): a drop beyond what sampling explains.
-- `accuracy_cusum`: a Bernoulli CUSUM over every labelled prediction in time order, for an error
-  rate `cusum_shift` times the reference's; its largest value in the window. A slow ramp adds up
-  evidence across windows that no single window holds. Computed without a loop: with X the running
-  sum of log-likelihood ratios, the CUSUM is X - min(0, min of X so far).
+- `accuracy_cusum`: a Bernoulli CUSUM (`sequential`) over every labelled prediction in time
+  order, for an error rate `cusum_shift` times the reference's; its largest value in the window.
+  A slow ramp adds up evidence across windows that no single window holds.
 - `estimated_accuracy`: accuracy expected from the model's confidence alone, before any label
   (confidence-based performance estimation, as NannyML's CBPE): P(correct | confidence) fitted on
   the reference by temperature scaling (one factor on the confidence's log-odds, so 0.5 stays a
@@ -27,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 from sklearn.linear_model import LogisticRegression
+
+from modelvigil.analysis import sequential
 
 PERFORMANCE_COLUMNS = [
     "window",
@@ -181,22 +182,13 @@ def _rates(base_rate: float, shift: float) -> tuple[float, float]:
 def _bernoulli_cusum(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
     """CUSUM of the log-likelihood ratio of an error rate `shift` x `base_rate` against `base_rate`."""
     p0, p1 = _rates(base_rate, shift)
-    step = np.where(errors, np.log(p1 / p0), np.log((1 - p1) / (1 - p0)))
-    running = np.cumsum(step)
-    return running - np.minimum(np.minimum.accumulate(running), 0.0)
+    return sequential.cusum(np.where(errors, np.log(p1 / p0), np.log((1 - p1) / (1 - p0))))
 
 
 def cusum_limit(base_rate: float, shift: float, quiet_observations: float) -> float:
-    """The limit the CUSUM passes by noise alone about once in `quiet_observations` (its in-control
-    average run length), by Siegmund's approximation with the usual 1.166 sigma overshoot."""
+    """The limit the errors' CUSUM passes by noise alone about once in `quiet_observations`."""
     p0, p1 = _rates(base_rate, shift)
     up, down = np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
     mean = p0 * up + (1 - p0) * down  # negative: in control the CUSUM drifts down
     sd = float(np.sqrt(p0 * (1 - p0)) * (up - down))
-    delta = abs(mean) / sd
-
-    def run_length(b: float) -> float:
-        return (np.expm1(2 * delta * b) - 2 * delta * b) / (2 * delta**2) - quiet_observations
-
-    b = optimize.brentq(run_length, 1e-6, 350 / delta)  # exp() stays finite up there
-    return float(max(b - 1.166, 0.0) * sd)
+    return sequential.limit_for(mean, sd, quiet_observations)
