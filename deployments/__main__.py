@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments, worker_command
 from flows import PREFECT_DEFAULTS
 from modelvigil.service.embedded import wait_for_health
 
+STOP_GRACE_S = 7.0  # then SIGKILL: all of `up` is gone within 10 s of Ctrl-C or SIGTERM
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/modelvigil_prefect"
 
 
@@ -76,9 +79,12 @@ def _up(args: argparse.Namespace) -> int:
     }
     # SIGTERM (a supervisor, `timeout`) stops the children too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Each child leads a process group of its own, so that stopping it stops what it started
+    # (the server runs uvicorn in a process of its own) and Ctrl-C reaches only this process.
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", args.host, "--port", str(args.port)],
         env=env,
+        start_new_session=True,
     )
     worker = None
     try:
@@ -102,8 +108,7 @@ def _up(args: argparse.Namespace) -> int:
         if subprocess.run(apply, env=env).returncode != 0:
             return 1
         worker = subprocess.Popen(
-            worker_command(DeploymentSettings().work_pool),
-            env=env,
+            worker_command(DeploymentSettings().work_pool), env=env, start_new_session=True
         )
         print(
             f"\nPrefect UI: http://{args.host}:{args.port}  (API {api}); a worker polls "
@@ -113,11 +118,27 @@ def _up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in (worker, server):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=30)
+        stop_groups([p for p in (worker, server) if p is not None])
     return 0
+
+
+def stop_groups(children: list[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM to each child's process group, then SIGKILL to whatever is left after `grace_s`
+    (a Prefect worker takes the first SIGTERM as a request to finish its runs and keeps going)."""
+    for child in children:
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    for child in children:  # the leader may be gone and its children not
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
+
+
+def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -219,3 +220,86 @@ def test_an_accuracy_alert_reaches_the_webhook(applied, webhook):
     assert body["event"] == "modelvigil.alert.accuracy"
     assert body["alert"]["value"] == 0.71 and body["alert"]["threshold"] == 0.85
     assert body["resource"] == "modelvigil.deployment.crn:cdp:ml:local:a:workspace:w/dep"
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(proc))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, service):
+    """A supervisor's SIGTERM to `up` stops everything it started within 10 s, whatever the worker
+    makes of the first signal: here it is running a long simulation when the signal comes."""
+    name = f"mv_up_{uuid.uuid4().hex[:8]}"
+    database = sa.engine.make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MODELVIGIL_"))}
+    env["MODELVIGIL_HOME"] = str(tmp_path / "home")
+    port = free_port()
+    up = subprocess.Popen(
+        [
+            sys.executable, "-m", "deployments", "up", "--port", str(port),
+            "--database-url", database.render_as_string(hide_password=False),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    admin = sa.create_engine(
+        sa.engine.make_url(PG_ADMIN_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        seen, deadline = [], time.monotonic() + 240
+        while not any("Prefect UI:" in line for line in seen):
+            line = up.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(seen)[-3000:]
+            seen.append(line)
+        api = f"http://127.0.0.1:{port}/api"
+        from prefect.deployments import run_deployment
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        config = {"requests": 200_000, "concurrency": 1, "service_url": service.url}
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            run = run_deployment("simulation/on-demand", parameters={"config": config}, timeout=0)
+        with client_for(api) as client:
+            deadline = time.monotonic() + 180
+            while not client.read_flow_run(run.id).state.is_running():
+                assert time.monotonic() < deadline, "the worker never started the run"
+                time.sleep(1)
+        time.sleep(2)
+        started = _descendants(up.pid)
+        assert len(started) >= 2  # the server (and its uvicorn) and the worker
+        up.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        up.wait(timeout=15)
+        while any(_alive(p) for p in started) and time.monotonic() < stopped_at + 10:
+            time.sleep(0.2)
+        assert not [p for p in started if _alive(p)], "left running after SIGTERM"
+        assert time.monotonic() - stopped_at <= 10
+    finally:
+        if up.poll() is None:
+            up.kill()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
