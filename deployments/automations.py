@@ -1,7 +1,8 @@
 """Automations, versioned here and applied by `python -m deployments apply`.
 
-- An accuracy alert (event `modelvigil.alert.accuracy`, emitted by the monitoring flow) calls a
-  webhook with the alert's numbers.
+- A monitoring run that raised alerts (one event `modelvigil.alerts` per run, every breach in
+  it) calls a webhook once, with the model, the window times, each breach's value and threshold,
+  and links to the flow run and the report.
 - A proactive trigger calls the same webhook when the nightly monitoring has not completed for
   26 hours: a monitor that silently stopped is the failure nobody would otherwise notice.
 Re-applying replaces automations of the same name, so there is never a duplicate.
@@ -17,16 +18,17 @@ from prefect.blocks.webhook import Webhook
 from prefect.client.orchestration import get_client
 from pydantic import SecretStr
 
-from modelvigil.analysis.alerts import event_name, resource_id
-from modelvigil.analysis.config import AlertKind
+from modelvigil.analysis.alerts import RUN_EVENT, resource_id
 
 WEBHOOK_BLOCK = "modelvigil-alerts"
-ACCURACY_ALERT = "modelvigil: accuracy alert -> webhook"
+RUN_ALERTS = "modelvigil: monitoring alerts -> webhook"
+RETIRED = ("modelvigil: accuracy alert -> webhook",)  # names earlier versions applied: removed
 MONITORING_SILENT = "modelvigil: nightly monitoring silent for 26 h -> webhook"
 
 ALERT_PAYLOAD = (
     '{"automation": "{{ automation.name }}", "event": "{{ event.event }}", '
-    '"resource": "{{ event.resource.id }}", "alert": {{ event.payload | tojson }}}'
+    '"resource": "{{ event.resource.id }}", "resource_name": "{{ event.resource.name }}", '
+    '"run": {{ event.payload | tojson }}}'
 )
 SILENT_PAYLOAD = (
     '{"automation": "{{ automation.name }}", "problem": "nightly monitoring did not complete in 26 h"}'
@@ -38,20 +40,30 @@ def save_webhook(url: str) -> UUID:
     return Webhook.load(WEBHOOK_BLOCK)._block_document_id  # type: ignore[return-value]
 
 
-def _replace(automation: Automation) -> UUID:
+def _delete(*names: str) -> None:
     with get_client(sync_client=True) as client:
-        for existing in client.read_automations_by_name(automation.name):
-            client.delete_automation(existing.id)
+        for name in names:
+            for existing in client.read_automations_by_name(name):
+                client.delete_automation(existing.id)
+
+
+def _replace(automation: Automation) -> UUID:
+    _delete(automation.name)
     return automation.create().id
 
 
 def apply_automations(webhook_url: str, monitoring_deployment_id: UUID) -> dict[str, UUID]:
     block_id = save_webhook(webhook_url)
-    accuracy = Automation(
-        name=ACCURACY_ALERT,
-        description="The monitoring flow found a window whose accuracy is confidently below threshold.",
+    alerts = Automation(
+        name=RUN_ALERTS,
+        description=(
+            f"Fires once for every monitoring run that raised any alert (event {RUN_EVENT} from a "
+            f"resource {resource_id('*')}, at once: threshold 1, no waiting): posts the run's "
+            "breaches with value and threshold, their window times, and links to the flow run and "
+            "the report."
+        ),
         trigger=EventTrigger(
-            expect={event_name(AlertKind.accuracy)},
+            expect={RUN_EVENT},
             match={"prefect.resource.id": resource_id("*")},
             posture=Posture.Reactive,
             threshold=1,
@@ -61,7 +73,11 @@ def apply_automations(webhook_url: str, monitoring_deployment_id: UUID) -> dict[
     )
     silent = Automation(
         name=MONITORING_SILENT,
-        description="No Completed run of the nightly monitoring deployment within 26 hours.",
+        description=(
+            "Fires when no run of the nightly monitoring deployment has reached Completed for 26 hours "
+            "(proactive: waits for prefect.flow-run.Completed of that deployment, and posts when "
+            "none came): a monitor that silently stopped."
+        ),
         trigger=EventTrigger(
             expect={"prefect.flow-run.Completed"},
             match_related={"prefect.resource.id": f"prefect.deployment.{monitoring_deployment_id}"},
@@ -71,4 +87,5 @@ def apply_automations(webhook_url: str, monitoring_deployment_id: UUID) -> dict[
         ),
         actions=[CallWebhook(block_document_id=block_id, payload=SILENT_PAYLOAD)],
     )
-    return {ACCURACY_ALERT: _replace(accuracy), MONITORING_SILENT: _replace(silent)}
+    _delete(*RETIRED)
+    return {RUN_ALERTS: _replace(alerts), MONITORING_SILENT: _replace(silent)}

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from modelvigil.analysis.config import Alert, MonitoringConfig
-from modelvigil.settings import Settings
+from modelvigil.settings import Settings, read_identity
 from tasks.monitoring import analyse_records, load_records, raise_alerts, render_report
 
 
@@ -51,7 +51,9 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
         "windows": config.windowing().describe(),
     }
     report = render_report(analysis, config, folder, context)
-    raise_alerts(analysis.alerts, records.deployment_crn, report)
+    raise_alerts(
+        analysis.alerts, records.deployment_crn, report, _model_name(settings, records.deployment_crn)
+    )
     logger.info("report: %s", report)
     summary = MonitoringSummary(
         deployment_crn=records.deployment_crn,
@@ -64,6 +66,16 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
     if config.fail_on_alert and analysis.alerts:
         raise AlertsRaised(f"{len(analysis.alerts)} alert(s); report: {report}")
     return summary
+
+
+def _model_name(settings: Settings, deployment_crn: str) -> str:
+    """The model's name as people know it: the one asked for, else the one this home serves."""
+    if "model_name" in settings.model_fields_set:
+        return settings.model_name
+    identity = read_identity(settings)
+    if identity is not None and identity.deployment_crn == deployment_crn:
+        return identity.model_name
+    return settings.model_name
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from modelvigil.analysis.alerts import event_name, resource_id
+from modelvigil.analysis.alerts import RUN_EVENT, resource_id, run_payload
 from modelvigil.analysis.analyse import Analysis, analyse
 from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.plots import PLOTS, draw_all
@@ -86,20 +87,25 @@ def render_report(
 
 
 @task(name="raise-alerts", cache_policy=NO_CACHE)
-def raise_alerts(alerts: list[Alert], deployment_crn: str, report: Path) -> list[str]:
-    """One Prefect event per breach, numbers in its payload, for automations to page on."""
-    emitted = []
-    for alert in alerts:
-        event = emit_event(
-            event=event_name(alert.kind),
-            resource={
-                "prefect.resource.id": resource_id(deployment_crn),
-                "prefect.resource.name": deployment_crn,
-            },
-            payload={**alert.model_dump(mode="json"), "report": str(report)},
-        )
-        if event is not None:
-            emitted.append(event.event)
-    if alerts:
-        get_run_logger().warning("%d alert(s): %s", len(alerts), "; ".join(a.message for a in alerts[:5]))
-    return emitted
+def raise_alerts(alerts: list[Alert], deployment_crn: str, report: Path, model_name: str) -> list[str]:
+    """One Prefect event for the run (`modelvigil.alerts`), every breach in its payload, for one
+    automation to page on once; nothing when nothing breached."""
+    if not alerts:
+        return []
+    payload = run_payload(
+        alerts,
+        model_name=model_name,
+        deployment_crn=deployment_crn,
+        report=Path(report).resolve().as_uri(),
+        flow_run=flow_run.ui_url,
+    )
+    event = emit_event(
+        event=RUN_EVENT,
+        resource={
+            "prefect.resource.id": resource_id(deployment_crn),
+            "prefect.resource.name": f"{model_name} ({deployment_crn.rsplit('/', 1)[-1][:8]})",
+        },
+        payload=payload,
+    )
+    get_run_logger().warning("%d alert(s): %s", len(alerts), "; ".join(a.message for a in alerts[:5]))
+    return [event.event] if event is not None else []

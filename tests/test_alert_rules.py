@@ -98,6 +98,24 @@ def test_a_new_rule_is_one_more_row():
     assert [a.message for a in alerts] == ["window 0: median latency 2000 ms"]
 
 
+def test_one_run_payload_holds_every_breach_with_its_times_and_links():
+    from modelvigil.analysis.alerts import run_payload
+    from modelvigil.analysis.config import Alert
+
+    alerts = [
+        Alert(kind="drift", window=2, window_start_ms=0, window_end_ms=59_999, metric="psi",
+              subject="age", value=0.4, threshold=0.25, message="m1"),
+        Alert(kind="accuracy", window=3, window_start_ms=60_000, window_end_ms=119_999, metric="accuracy",
+              subject="model", value=0.7, threshold=0.85, message="m2"),
+    ]  # fmt: skip
+    got = run_payload(alerts, model_name="m", deployment_crn="crn:x", report="file:///r", flow_run=None)
+    assert (got["alerts"], got["kinds"], got["from"], got["to"]) == (
+        2, ["accuracy", "drift"], "1970-01-01T00:00:00+00:00", "1970-01-01T00:01:59+00:00"
+    )  # fmt: skip
+    assert [b["subject"] for b in got["breaches"]] == ["age", "model"]
+    assert got["breaches"][1]["window_start"] == "1970-01-01T00:01:00+00:00"
+
+
 def test_event_names_and_resources_come_from_one_place():
     assert event_name(AlertKind.accuracy) == "modelvigil.alert.accuracy"
     assert event_name("drift") == "modelvigil.alert.drift"

@@ -144,7 +144,8 @@ def test_monitoring_is_scheduled_nightly_with_its_timezone(applied):
             time.sleep(2)
         assert scheduled, "no scheduled run of the nightly monitoring"
         assert min(r.expected_start_time for r in scheduled) > datetime.now(UTC)
-        assert len(client.read_automations_by_name("modelvigil: accuracy alert -> webhook")) == 1
+        assert len(client.read_automations_by_name("modelvigil: monitoring alerts -> webhook")) == 1
+        assert not client.read_automations_by_name("modelvigil: accuracy alert -> webhook")
 
 
 def test_a_worker_runs_the_simulation_deployment_with_ui_parameters(applied, service, settings):
@@ -196,18 +197,24 @@ def test_a_worker_runs_the_simulation_deployment_with_ui_parameters(applied, ser
     assert service.store.count(service.identity.deployment_crn, aggregates=True) == 3
 
 
-def test_an_accuracy_alert_reaches_the_webhook(applied, webhook):
+def test_an_alerting_run_reaches_the_webhook_once_with_what_to_act_on(applied, webhook):
     _api, env = applied
     _url, received = webhook
     script = (
         "from prefect import flow\n"
         "from modelvigil.analysis.config import Alert\n"
         "from tasks.monitoring import raise_alerts\n"
-        "alert = Alert(kind='accuracy', window=7, window_start_ms=1, window_end_ms=2, metric='accuracy',\n"
-        "              subject='model', value=0.71, threshold=0.85, message='window 7: accuracy 0.710')\n"
+        "def alert(window, kind, metric, value, threshold):\n"
+        "    start = 1_764_316_800_000 + window * 60_000\n"
+        "    return Alert(kind=kind, window=window, window_start_ms=start, window_end_ms=start + 59_999,\n"
+        "                 metric=metric, subject='model', value=value, threshold=threshold,\n"
+        "                 message=f'window {window}: {metric} {value}')\n"
+        "alerts = [alert(6, 'accuracy', 'accuracy_cusum', 7.4, 5.8),\n"
+        "          alert(7, 'accuracy', 'accuracy', 0.71, 0.85), alert(7, 'drift', 'psi', 0.4, 0.25)]\n"
         "@flow\n"
         "def emit():\n"
-        "    return raise_alerts([alert], 'crn:cdp:ml:local:a:workspace:w/dep', '/tmp/report.html')\n"
+        "    return raise_alerts(alerts, 'crn:cdp:ml:local:a:workspace:w/dep', '/tmp/report/index.html',\n"
+        "                        'FraudCLF-alice')\n"
         "print(emit())\n"
     )
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
@@ -215,11 +222,21 @@ def test_an_accuracy_alert_reaches_the_webhook(applied, webhook):
     deadline = time.monotonic() + 60
     while not received and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert received, "the automation did not call the webhook"
+    time.sleep(3)  # time for a second call, were there one
+    assert len(received) == 1, received
     body = received[0]
-    assert body["event"] == "modelvigil.alert.accuracy"
-    assert body["alert"]["value"] == 0.71 and body["alert"]["threshold"] == 0.85
+    assert body["event"] == "modelvigil.alerts"
     assert body["resource"] == "modelvigil.deployment.crn:cdp:ml:local:a:workspace:w/dep"
+    assert body["resource_name"].startswith("FraudCLF-alice")
+    run = body["run"]
+    assert run["model_name"] == "FraudCLF-alice" and run["alerts"] == 3
+    assert run["kinds"] == ["accuracy", "drift"]
+    assert run["from"] == "2025-11-28T08:06:00+00:00" and run["to"] == "2025-11-28T08:07:59+00:00"
+    first = run["breaches"][1]
+    assert (first["rule"], first["value"], first["threshold"]) == ("accuracy", 0.71, 0.85)
+    assert first["window_start"] == "2025-11-28T08:07:00+00:00"
+    assert run["report"] == "file:///tmp/report/index.html"
+    assert run["flow_run"].startswith("http://127.0.0.1:") and "/flow-run/" in run["flow_run"]
 
 
 def _descendants(pid: int) -> set[int]:

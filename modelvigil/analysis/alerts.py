@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -20,6 +21,9 @@ from modelvigil.analysis.drift import NOISE_ALPHA
 
 EVENT_PREFIX = "modelvigil.alert."
 RESOURCE_PREFIX = "modelvigil.deployment."
+# One event per monitoring run that alerts, with every breach in it: one page per run, not one per
+# window and rule.
+RUN_EVENT = "modelvigil.alerts"
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, ">": operator.gt, ">=": operator.ge}
 
@@ -31,6 +35,41 @@ def event_name(kind: AlertKind | str) -> str:
 
 def resource_id(deployment_crn: str) -> str:
     return f"{RESOURCE_PREFIX}{deployment_crn}"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def run_payload(
+    alerts: list[Alert], *, model_name: str, deployment_crn: str, report: str, flow_run: str | None
+) -> dict[str, Any]:
+    """What a person paged for one monitoring run needs: which model, when, what breached by how
+    much, and where to look (the flow run in the Prefect UI, the report)."""
+    return {
+        "model_name": model_name,
+        "deployment_crn": deployment_crn,
+        "alerts": len(alerts),
+        "kinds": sorted({str(a.kind) for a in alerts}),
+        "from": _iso(min(a.window_start_ms for a in alerts)) if alerts else None,
+        "to": _iso(max(a.window_end_ms for a in alerts)) if alerts else None,
+        "breaches": [
+            {
+                "kind": str(a.kind),
+                "rule": a.metric,
+                "subject": a.subject,
+                "window": a.window,
+                "window_start": _iso(a.window_start_ms),
+                "window_end": _iso(a.window_end_ms),
+                "value": a.value,
+                "threshold": a.threshold,
+                "message": a.message,
+            }
+            for a in alerts
+        ],
+        "flow_run": flow_run,
+        "report": report,
+    }
 
 
 @dataclass(frozen=True)
