@@ -30,7 +30,9 @@ from modelvigil.client.errors import (
     EndpointTimeout,
 )
 from modelvigil.service.listen import CannotListen
-from modelvigil.store.errors import StoreUnavailable
+from modelvigil.settings import InvalidIdentityFile
+from modelvigil.simulation import SimulationChanged
+from modelvigil.store.errors import InvalidStoreUrl, StoreUnavailable
 
 SERVICE_ERRORS = (EndpointConnectionError, EndpointTimeout, EndpointNotConfigured, EndpointResponseError)
 BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN = 1, 2, 3, 4, 5, 6, 7
@@ -40,6 +42,10 @@ STORE_HINT = "check MODELVIGIL_STORE_URL or --store-url"
 
 class UsageError(ValueError):
     """A command's input is wrong; the message says what to change."""
+
+
+# The project's own errors about what it was given: told plainly, exit 2.
+INPUT_ERRORS = (UsageError, SimulationChanged, InvalidIdentityFile, InvalidStoreUrl)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ def explain(exc: BaseException) -> Failure | None:
         )
     if isinstance(exc, StoreUnavailable):
         return Failure(NO_STORE, [f"error: {_first_line(exc)}", "check MODELVIGIL_STORE_URL or --store-url"])
-    if isinstance(exc, ValueError):  # the project's own input errors (UsageError, SimulationChanged...)
+    if isinstance(exc, INPUT_ERRORS):  # named ones only: any other ValueError is a bug, with its traceback
         return Failure(USAGE, [f"error: {_first_line(exc)}"])
     return None
 
