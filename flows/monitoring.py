@@ -70,7 +70,7 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
 
 def _model_name(settings: Settings, deployment_crn: str) -> str:
     """The model's name as people know it: the one asked for, else the one this home serves."""
-    if "model_name" in settings.model_fields_set:
+    if settings.names_model:
         return settings.model_name
     identity = read_identity(settings)
     if identity is not None and identity.deployment_crn == deployment_crn:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     model_name: str = DEFAULT_MODEL_NAME
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
 
+    @property
+    def names_model(self) -> bool:
+        """True when a model name was given (setting, option), not left at its default: then it
+        is the name to serve and to look for; otherwise the one this home serves is."""
+        return "model_name" in self.model_fields_set
+
     def overridden(self, **values: object) -> Settings:
         """These settings with each given value in place of theirs; a None or empty value changes nothing."""
         updates = {name: value for name, value in values.items() if value}
@@ -193,19 +199,17 @@ def load_or_create_identity(settings: Settings) -> ServiceIdentity:
         # Written whole under a private name, then linked into place: link() refuses an existing
         # name, so two processes starting at once cannot overwrite each other's key, and neither
         # can read a file the other has only half written.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".service-", suffix=".json")  # mode 0600
+        tmp = _staged(path, payload)
         try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(payload, fh, indent=2)
             os.link(tmp, path)
         except FileExistsError:  # another process created it first: theirs is the identity
             identity = _read_identity_file(path)
         finally:
             os.unlink(tmp)
     # Explicit settings win over the remembered ones.
-    if "model_name" in settings.model_fields_set and settings.model_name != identity.model_name:
-        identity = identity.model_copy(update={"model_name": settings.model_name})
     updates: dict[str, object] = {}
+    if settings.names_model:
+        updates["model_name"] = settings.model_name
     if settings.api_key is not None:
         updates["api_key"] = settings.api_key
     if settings.access_key:
@@ -223,8 +227,14 @@ def remember_model_name(settings: Settings, identity: ServiceIdentity) -> str | 
         return None
     payload = json.loads(path.read_text())
     payload["model_name"] = identity.model_name
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".service-", suffix=".json")  # mode 0600
+    os.replace(_staged(path, payload), path)
+    return stored.model_name
+
+
+def _staged(path: Path, payload: dict[str, object]) -> str:
+    """`payload` written whole to a private file (0600) beside `path`, to be linked or moved there:
+    no reader ever sees half an identity."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".service-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
-    return stored.model_name
+    return tmp

@@ -46,7 +46,7 @@ def _embedded_deployment(settings: Settings, deployment_crn: str | None) -> str:
             f"no deployment given, and no embedded service was ever set up in {settings.home}: "
             "run `./run demo` or `./run serve` first, or pass --deployment CRN"
         )
-    if "model_name" in settings.model_fields_set and identity.model_name != settings.model_name:
+    if settings.names_model and identity.model_name != settings.model_name:
         raise NoDeployment(
             f"no deployment given and no embedded model {settings.model_name!r} in {settings.home} "
             f"(it serves {identity.model_name!r}): pass a deployment CRN or another model name"

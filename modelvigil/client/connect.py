@@ -90,7 +90,7 @@ def connect(
             health = endpoint.health()
             project_id = str(health["project_id"])
             served = str(health.get("model_name") or settings.model_name)
-            model_name = settings.model_name if "model_name" in settings.model_fields_set else served
+            model_name = settings.model_name if settings.names_model else served
         except (EndpointTimeout, EndpointConnectionError) as exc:
             endpoint.close()
             why = "no answer in time" if isinstance(exc, EndpointTimeout) else "cannot connect"
