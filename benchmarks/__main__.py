@@ -81,18 +81,7 @@ def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
 
 
 def _table(results: list[Result]) -> str:
-    lines = []
-    for r in results:
-        lines.append(f"{r.id}  {r.title}")
-        for name, value in r.figures.items():
-            lines.append(f"      {name:32} {value}")
-        for ratio in r.ratios:
-            mark = {True: "met", False: "MISSED", None: "n/a"}[ratio.met]
-            lines.append(
-                f"    > {ratio.name:46} {ratio.value!s:>10}  target {ratio.kind} {ratio.target:g}  {mark}"
-            )
-        lines += [f"      note: {n}" for n in r.notes]
-    return "\n".join(lines)
+    return "\n".join(r.text() for r in results)
 
 
 def main(argv: list[str] | None = None) -> int:

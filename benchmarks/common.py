@@ -62,6 +62,18 @@ class Result:
     ratios: list[Ratio] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def text(self) -> str:
+        """The result as the harness prints it: figures, each ratio beside its target, notes."""
+        lines = [f"{self.id}  {self.title}"]
+        lines += [f"      {name:32} {value}" for name, value in self.figures.items()]
+        for ratio in self.ratios:
+            mark = {True: "met", False: "MISSED", None: "n/a"}[ratio.met]
+            lines.append(
+                f"    > {ratio.name:46} {ratio.value!s:>10}  target {ratio.kind} {ratio.target:g}  {mark}"
+            )
+        lines += [f"      note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         for got, ratio in zip(out["ratios"], self.ratios, strict=True):

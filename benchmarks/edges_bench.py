@@ -137,11 +137,7 @@ def main() -> None:
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="mv-edges-")))
     with run_in_subprocess(settings) as url:
         result = run(settings, url, seconds=args.seconds)
-    for name, value in result.figures.items():
-        print(f"{name:32} {value}")
-    for ratio in result.ratios:
-        mark = "met" if ratio.met else "MISSED"
-        print(f"> {ratio.name:44} {ratio.value}  target {ratio.kind} {ratio.target:g}  {mark}")
+    print(result.text())
 
 
 if __name__ == "__main__":

@@ -125,11 +125,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     args = parser.parse_args()
     result = measure(args.records)
-    for name, value in result.figures.items():
-        print(f"{name:32} {value}")
-    for ratio in result.ratios:
-        mark = "met" if ratio.met else "MISSED"
-        print(f"> {ratio.name:44} {ratio.value}  target {ratio.kind} {ratio.target:g}  {mark}")
+    print(result.text())
 
 
 if __name__ == "__main__":
