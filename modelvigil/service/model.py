@@ -74,7 +74,7 @@ async def call_model(
     served = service.identity.access_key
     try:
         if len(raw) > IN_PROCESS_BYTES and service.parse_pool is not None:
-            rows = await run_in_threadpool(service.parse_pool.rows, raw, access_key_param, served)
+            rows = await service.parse_pool.rows(raw, access_key_param, served)
         elif len(raw) > OFF_LOOP_BYTES:  # parsing on the event loop would stall every caller
             rows = await run_in_threadpool(call_rows, raw, access_key_param, served)
         else:

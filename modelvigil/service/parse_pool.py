@@ -13,6 +13,7 @@ slower call, not an outage.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -60,15 +61,15 @@ class ParsePool:
                 )
             return self._pool
 
-    def rows(self, raw: bytes, access_key_param: str | None, served_key: str) -> np.ndarray:
-        """`call_rows` in a worker process (blocking: call it from a thread, or wrap the future)."""
+    async def rows(self, raw: bytes, access_key_param: str | None, served_key: str) -> np.ndarray:
+        """`call_rows` in a worker process, awaited: no thread of this process waits on it."""
         pool = self._current()
         try:
-            return pool.submit(call_rows, raw, access_key_param, served_key).result()
+            return await asyncio.wrap_future(pool.submit(call_rows, raw, access_key_param, served_key))
         except BrokenProcessPool:
             log.warning("a body-parsing worker died; starting a new one (this call is parsed here)")
             self._replace(pool)
-            return call_rows(raw, access_key_param, served_key)
+            return await asyncio.to_thread(call_rows, raw, access_key_param, served_key)
 
     def worker_pids(self) -> list[int]:
         pool = self._pool
