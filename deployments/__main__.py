@@ -86,7 +86,7 @@ def _up(args: argparse.Namespace) -> int:
         env=env,
         start_new_session=True,
     )
-    worker = None
+    worker = service = None
     try:
         if not wait_for_health(f"{api}/health", 120, server, interval_s=1):
             print("error: the Prefect server did not start", file=sys.stderr)
@@ -110,16 +110,33 @@ def _up(args: argparse.Namespace) -> int:
         worker = subprocess.Popen(
             worker_command(DeploymentSettings().work_pool), env=env, start_new_session=True
         )
+        service, service_line = _model_service(env)
         print(
             f"\nPrefect UI: http://{args.host}:{args.port}  (API {api}); a worker polls "
-            f"'{DeploymentSettings().work_pool}'. Ctrl-C stops both."
+            f"'{DeploymentSettings().work_pool}'.\n{service_line}\nCtrl-C stops everything started here."
         )
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        stop_groups([p for p in (worker, server) if p is not None])
+        stop_groups([p for p in (service, worker, server) if p is not None])
     return 0
+
+
+def _model_service(env: dict[str, str]) -> tuple[subprocess.Popen | None, str]:
+    """This home's model service, started unless one runs: the monitoring runs' report links
+    (and the simulation's Data Docs links) open on it."""
+    from modelvigil.service.embedded import find_running
+    from modelvigil.settings import Settings
+
+    settings = Settings()
+    running = find_running(settings)
+    if running:
+        return None, f"model service: {running} (already running; report links open there)"
+    service = subprocess.Popen([sys.executable, "-m", "modelvigil", "serve"], env=env, start_new_session=True)
+    if not wait_for_health(f"http://127.0.0.1:{settings.port}/health", 180, service, interval_s=0.5):
+        return service, "model service: did not start (see above); report links will not open"
+    return service, f"model service: http://127.0.0.1:{settings.port} (report links open there)"
 
 
 def stop_groups(children: list[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:

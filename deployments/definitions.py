@@ -34,6 +34,14 @@ SIMULATION = "simulation/on-demand"
 MONITORING = "monitoring/nightly"
 
 
+def schedule_text(settings: DeploymentSettings) -> str:
+    """`Every night at 04:15 (UTC)` for a daily cron, else the cron itself with its zone."""
+    fields = settings.monitoring_cron.split()
+    if len(fields) == 5 and fields[2:] == ["*", "*", "*"] and fields[0].isdigit() and fields[1].isdigit():
+        return f"Every night at {int(fields[1]):02d}:{int(fields[0]):02d} ({settings.timezone})"
+    return f"On cron '{settings.monitoring_cron}' ({settings.timezone})"
+
+
 def ensure_work_pool(name: str) -> None:
     from prefect.client.schemas.actions import WorkPoolCreate
 
@@ -68,7 +76,9 @@ def apply_deployments(settings: DeploymentSettings | None = None) -> dict[str, U
             schedules=[Cron(settings.monitoring_cron, timezone=settings.timezone)],
             concurrency_limit=1,  # two nightly runs never overlap
             tags=[*settings.tags, "monitoring"],
-            description="Last 24 hours of the deployment: accuracy, drift, latency, coverage; alerts.",
+            # The UI shows a schedule as "At 04:15 AM every day", without its zone: the description says it.
+            description=f"{schedule_text(settings)}: the last 24 hours of the model's deployment "
+            "(accuracy, drift, latency, label coverage), a report, and one alert event per run.",
             **common,
         ),
     }

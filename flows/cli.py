@@ -142,7 +142,7 @@ def _monitor_config(args: argparse.Namespace) -> MonitoringConfig:
     return MonitoringConfig(**values)  # type: ignore[arg-type]
 
 
-def _report_lines(summary: MonitoringSummary) -> None:
+def _report_lines(summary: MonitoringSummary, link_lives: bool = True) -> None:
     overall = summary.overall
     acc = overall.get("accuracy")
     print(f"{'predictions analysed':32} {overall.get('predictions')}")
@@ -155,6 +155,8 @@ def _report_lines(summary: MonitoringSummary) -> None:
     for note in summary.notes:
         print(f"  note: {note}")
     print(f"{'report':32} {summary.report}")
+    if link_lives and summary.report_link.startswith("http"):
+        print(f"{'report in a browser':32} {summary.report_link}")
 
 
 def _monitor(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,7 +211,9 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             service_url=config.service_url,
             output_dir=str(Path(summary.output_dir) / "report"),
         )
-        _report_lines(monitoring_flow(monitor))
+        # A link to a service that stops with the demo would open nothing: shown only if it stays.
+        stays = bool(already or settings.service_url or args.keep_serving)
+        _report_lines(monitoring_flow(monitor), link_lives=stays)
         if args.keep_serving and url and not (already or settings.service_url):
             print(f"\nserving {url}/monitoring until Ctrl-C", flush=True)
             _wait_for_interrupt()

@@ -14,8 +14,9 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from modelvigil.analysis.config import Alert, MonitoringConfig
+from modelvigil.analysis.summary import headline
 from modelvigil.settings import Settings, read_identity
-from tasks.monitoring import analyse_records, load_records, raise_alerts, render_report
+from tasks.monitoring import analyse_records, load_records, publish_report, raise_alerts, render_report
 
 
 class AlertsRaised(RuntimeError):
@@ -25,6 +26,7 @@ class AlertsRaised(RuntimeError):
 class MonitoringSummary(BaseModel):
     deployment_crn: str
     report: str
+    report_link: str  # opens the report in a browser: a signed link when a service of the home runs
     summary_json: str
     alerts: list[Alert]
     overall: dict[str, float | int | None]
@@ -43,21 +45,25 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
 
     records = load_records(settings, config, time_range)
     analysis = analyse_records(records, config)
+    model_name = _model_name(settings, records.deployment_crn)
     context = {
+        "model_name": model_name,
         "deployment_crn": records.deployment_crn,
         "from_utc": datetime.fromtimestamp(time_range[0] / 1000, UTC).isoformat(),
         "to_utc": datetime.fromtimestamp(time_range[1] / 1000, UTC).isoformat(),
         "source": records.source,
         "windows": config.windowing().describe(),
     }
-    report = render_report(analysis, config, folder, context)
-    raise_alerts(
-        analysis.alerts, records.deployment_crn, report, _model_name(settings, records.deployment_crn)
-    )
-    logger.info("report: %s", report)
+    files = render_report(analysis, config, folder, context)
+    report = files["index"]
+    link = publish_report(settings, analysis, files, context)
+    raise_alerts(analysis.alerts, records.deployment_crn, link, model_name)
+    logger.info("%s: %s", model_name, headline(analysis).sentence())
+    logger.info("report: %s", link if link.startswith("http") else report)
     summary = MonitoringSummary(
         deployment_crn=records.deployment_crn,
         report=str(report),
+        report_link=link,
         summary_json=str(folder / "summary.json"),
         alerts=analysis.alerts,
         overall=analysis.overall,

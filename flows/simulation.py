@@ -89,7 +89,11 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         features = traffic[FEATURES].to_numpy(dtype=float)
         labels = traffic[LABEL].to_numpy()
 
-        progress_id = create_progress_artifact(0.0, key="simulation-progress", description="Requests scored")
+        progress_id = create_progress_artifact(
+            0.0,
+            key="simulation-progress",
+            description=f"Share of the {config.requests:,} calls scored (simulation {simulation_id})",
+        )
         ledgers = []
         started = time.perf_counter()
         for first in range(0, config.requests, config.batch_size):
@@ -113,7 +117,7 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         ledger.to_parquet(out / "ledger.parquet", index=False)
 
         rows = scored_rows(ledger, labels, config.rows_per_request)
-        checks = validate_predictions(ledger, rows, config.label_set, out / "data_docs")
+        checks = validate_predictions(ledger, rows, config.label_set, out / "data_docs", settings)
         if not checks.success:
             message = (
                 f"prediction checks failed: {[f'{o.expectation}({o.column})' for o in checks.failures()]}; "
@@ -164,9 +168,8 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         output_dir=str(out),
     )
     (out / "summary.json").write_text(json.dumps(summary.model_dump(mode="json"), indent=2))
-    create_table_artifact(
-        summary.table(), key="simulation-summary", description=f"Simulation {simulation_id}"
-    )
+    create_table_artifact(summary.table(), key="simulation-summary", description=summary.outcome())
+    logger.info("%s", summary.outcome())
     return summary
 
 

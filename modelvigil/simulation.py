@@ -7,6 +7,7 @@ says what it is for and is bounded, so bad input is refused before anything runs
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from modelvigil.analysis import windows
 from modelvigil.analysis.performance import window_quality
 from modelvigil.data import DEFAULT_SHIFTED, FEATURES, Scenario
+from modelvigil.forms import FormModel
 
 
 class CheckPolicy(StrEnum):
@@ -22,18 +24,49 @@ class CheckPolicy(StrEnum):
     warn = "warn"
 
 
-class SimulationConfig(BaseModel):
+class SimulationConfig(FormModel):
+    form_groups: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Traffic": ("requests", "rows_per_request", "seed"),
+        "Drift": ("scenario", "drift_onset", "drift_magnitude", "shifted_features"),
+        "Scoring": (
+            "concurrency",
+            "batch_size",
+            "max_attempts",
+            "request_timeout_seconds",
+            "label_set",
+            "check_policy",
+            "service_url",
+            "model_name",
+        ),
+        "Ground truth": ("label_coverage", "label_delay_seconds", "accuracy_window"),
+        "Output": ("simulation_id", "output_dir"),
+    }
+
+    # Traffic
     requests: int = Field(1000, ge=1, le=10_000_000, description="Number of calls to the model endpoint.")
     rows_per_request: int = Field(1, ge=1, le=10_000, description="Rows scored per call (the lab sends 1).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Same seed, same traffic.")
+    # Drift
     scenario: Scenario = Field(Scenario.none, description="Drift to put into the traffic.")
     drift_onset: float = Field(0.5, ge=0.0, le=1.0, description="Share of the traffic before drift starts.")
     drift_magnitude: float = Field(1.0, ge=0.0, le=5.0, description="1 = clearly visible, 0 = none.")
     shifted_features: list[str] = Field(
         default_factory=lambda: list(DEFAULT_SHIFTED), description="Features moved by covariate_shift."
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Same seed, same traffic.")
+    # Scoring
     concurrency: int = Field(8, ge=1, le=256, description="Calls in flight at once.")
     batch_size: int = Field(500, ge=1, le=100_000, description="Calls per scoring task.")
+    max_attempts: int = Field(6, ge=1, le=20, description="Attempts per call for retryable failures.")
+    request_timeout_seconds: float = Field(30.0, gt=0.0, le=600, description="Read timeout per call.")
+    label_set: list[int] = Field(default_factory=lambda: [0, 1], description="Labels the model may return.")
+    check_policy: CheckPolicy = Field(CheckPolicy.fail, description="Failed prediction checks: fail or warn.")
+    service_url: str | None = Field(
+        None, description="Model service base URL; empty = configured or embedded."
+    )
+    model_name: str | None = Field(
+        None, description="Model to discover; default: MODELVIGIL_MODEL_NAME, else the one served here"
+    )
+    # Ground truth
     label_coverage: float = Field(
         1.0, ge=0.0, le=1.0, description="Share of predictions that get ground truth."
     )
@@ -41,16 +74,7 @@ class SimulationConfig(BaseModel):
         0.0, ge=0.0, le=86_400, description="Wait before sending ground truth."
     )
     accuracy_window: int = Field(100, ge=1, le=10_000_000, description="Predictions per accuracy aggregate.")
-    max_attempts: int = Field(6, ge=1, le=20, description="Attempts per call for retryable failures.")
-    request_timeout_seconds: float = Field(30.0, gt=0.0, le=600, description="Read timeout per call.")
-    check_policy: CheckPolicy = Field(CheckPolicy.fail, description="Failed prediction checks: fail or warn.")
-    label_set: list[int] = Field(default_factory=lambda: [0, 1], description="Labels the model may return.")
-    service_url: str | None = Field(
-        None, description="Model service base URL; empty = configured or embedded."
-    )
-    model_name: str | None = Field(
-        None, description="Model to discover; default: MODELVIGIL_MODEL_NAME, else the one served here"
-    )
+    # Output
     simulation_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",
@@ -115,7 +139,8 @@ class SimulationSummary(BaseModel):
             {"figure": "failed for good", "value": self.failed},
             {"figure": "retries", "value": self.retries},
             {"figure": "labels submitted", "value": self.labels_submitted},
-            {"figure": "latency p50 / p95 / p99 (ms)", "value": _triple(self)},
+            # The client's clock: network, queueing and retries included (the report's is the server's).
+            {"figure": "client latency p50 / p95 / p99 (ms)", "value": _triple(self)},
             {"figure": "requests per second", "value": round(self.requests_per_second, 1)},
             {"figure": "prediction checks", "value": "passed" if self.checks_passed else "FAILED"},
         ]
@@ -123,6 +148,25 @@ class SimulationSummary(BaseModel):
             acc = "n/a" if w.accuracy is None else f"{w.accuracy:.3f}"
             rows.append({"figure": f"accuracy, window {w.window}", "value": f"{acc} ({w.labelled} labelled)"})
         return rows
+
+    def outcome(self) -> str:
+        """The run in one line, for its last log line."""
+        accuracies = [w.accuracy for w in self.windows if w.accuracy is not None]
+        accuracy = (
+            f"accuracy {min(accuracies):.3f} to {max(accuracies):.3f} over {len(accuracies)} windows"
+            if accuracies
+            else "no accuracy (no ground truth)"
+        )
+        checks = "checks passed" if self.checks_passed else "checks FAILED"
+        return (
+            f"simulation {self.simulation_id}: {self.succeeded:,} of {self.requests:,} calls answered "
+            f"({self.retries} retries), {self.labels_submitted:,} labels; {accuracy}; {checks}; "
+            f"client latency p95 {_ms(self.latency_p95_ms)}"
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
 
 
 def _triple(s: SimulationSummary) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -13,15 +15,16 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from modelvigil.analysis.alerts import RUN_EVENT, resource_id, run_payload
-from modelvigil.analysis.analyse import Analysis, analyse
+from modelvigil.analysis.analyse import FEATURE_PREFIX, Analysis, analyse, feature_columns
 from modelvigil.analysis.config import Alert, MonitoringConfig
-from modelvigil.analysis.plots import PLOTS, draw_all
+from modelvigil.analysis.plots import draw_all
 from modelvigil.analysis.readers import Records, read_records
-from modelvigil.analysis.report import data_uri, json_safe, write_report
+from modelvigil.analysis.report import SHOWN_ALERTS, data_uri, json_safe, plot_title, write_report
+from modelvigil.analysis.summary import headline
+from modelvigil.service.embedded import home_service_url
 from modelvigil.settings import Settings
+from modelvigil.shared_links import LINK_TTL_S, shared_url
 from tasks.retries import retry_on_transient_error
-
-INLINE_PLOTS = ("accuracy_band", "drift_heatmap", "latency_over_time")
 
 
 @task(
@@ -56,38 +59,99 @@ def analyse_records(records: Records, config: MonitoringConfig) -> Analysis:
 @task(name="render-report", cache_policy=NO_CACHE)
 def render_report(
     analysis: Analysis, config: MonitoringConfig, folder: Path, context: dict[str, Any]
-) -> Path:
-    plots = draw_all(analysis, config.thresholds, folder)
-    index = write_report(analysis, plots, folder, context)
-    lines = [f"# Monitoring {context.get('deployment_crn', '')}", ""]
-    lines += [f"**{len(analysis.alerts)} alert(s)**", ""]
-    lines += [f"- {alert.message}" for alert in analysis.alerts[:20]]
-    lines += [f"- {note}" for note in analysis.notes]
-    for name in INLINE_PLOTS:
-        if name in plots:
-            lines += ["", f"![{PLOTS[name]}]({data_uri(plots[name])})"]
-    create_markdown_artifact("\n".join(lines), key="monitoring-report", description="Key plots and alerts")
-    if not analysis.windows.empty:
-        columns = [
-            "window",
-            "requests",
-            "latency_p95_ms",
-            "label_coverage",
-            "accuracy",
-            "estimated_accuracy",
-            "accuracy_drop",
-            "max_psi",
-        ]
-        table = analysis.windows[[c for c in columns if c in analysis.windows]]
-        create_table_artifact(json_safe(table.to_dict("records")), key="monitoring-windows")
-    create_link_artifact(
-        index.resolve().as_uri(), link_text="Full report (index.html)", key="monitoring-report-link"
+) -> dict[str, Path]:
+    """The plots (every feature's distribution with `plot_all_features`, else the drifted ones')
+    and the report; returns the plots by name, `index.html` under "index"."""
+    features = (
+        [name.removeprefix(FEATURE_PREFIX) for name in feature_columns(analysis.records)]
+        if config.plot_all_features
+        else headline(analysis).drifted_features
     )
-    return index
+    plots = draw_all(analysis, config.thresholds, folder, features)
+    index = write_report(analysis, plots, folder, context, config.thresholds)
+    return {**plots, "index": index}
+
+
+def publish_report(
+    settings: Settings, analysis: Analysis, files: dict[str, Path], context: dict[str, Any]
+) -> str:
+    """The report where the Prefect UI shows it: a markdown artifact with the summary and every
+    plot, the window table, and a link that opens the full report in a browser (a signed link on
+    this home's service); returns the link, or the file's URI when no service can open it.
+
+    Not a task: called from the flow itself, so the artifacts belong to the flow run. Made in a
+    task, the run's Artifacts tab files them under that task and shows "Flow run: None"."""
+    plots = {name: path for name, path in files.items() if name != "index"}
+    index = files["index"]
+    base = home_service_url(settings)
+    link = shared_url(base, settings.home, index.parent) if base else None
+    head = headline(analysis)
+    period = f"{context['from_utc'][:16]} to {context['to_utc'][:16]}".replace("T", " ") + " UTC"
+    title = f"{context['model_name']}: {period}"
+    lines = [f"## {title}", "", head.sentence(), ""]
+    if link:
+        lines += [f"**[Open the full report]({link})** (signed link, valid {LINK_TTL_S // 86400} days)", ""]
+    else:
+        lines += [
+            f"Full report: `{index}` (start `modelvigil serve` on this machine to get a link that opens "
+            "it from here)",
+            "",
+        ]
+    lines += [f"- {alert.message}" for alert in analysis.alerts[:SHOWN_ALERTS]]
+    if len(analysis.alerts) > SHOWN_ALERTS:
+        lines.append(f"- ... and {len(analysis.alerts) - SHOWN_ALERTS} more in the report")
+    lines += [f"- {note}" for note in analysis.notes]
+    lines += ["", f"Deployment `{context['deployment_crn']}`, read from the {context['source']}."]
+    for name, path in plots.items():
+        lines += ["", f"### {plot_title(name)}", "", f"![{plot_title(name)}]({data_uri(path)})"]
+    create_markdown_artifact("\n".join(lines), key="monitoring-report", description=title)
+    if not analysis.windows.empty:
+        create_table_artifact(
+            json_safe(artifact_rows(analysis.windows)),
+            key="monitoring-windows",
+            description=f"Per window: {title}",
+        )
+    target = link or index.resolve().as_uri()
+    create_link_artifact(
+        target,
+        link_text=f"Full report: {title}",
+        key="monitoring-report-link",
+        description="Opens the whole report (every plot and table) in the browser"
+        if link
+        else "The report's file on the machine that ran the flow (no service of its home was running)",
+    )
+    return target
+
+
+def artifact_rows(windows: pd.DataFrame) -> list[dict[str, Any]]:
+    """The window table for the UI: start times beside indices, figures rounded to what they mean."""
+    columns = {
+        "window": "window",
+        "from": "from (UTC)",
+        "requests": "requests",
+        "latency_p95_ms": "server p95 ms",
+        "label_coverage": "coverage",
+        "accuracy": "accuracy",
+        "estimated_accuracy": "estimated",
+        "accuracy_drop": "drop",
+        "max_psi": "max PSI",
+    }
+    table = windows.assign(from_=[_minute(ms) for ms in windows["start_ms"]]).rename(
+        columns={"from_": "from"}
+    )
+    table = table[[c for c in columns if c in table]].rename(columns=columns)
+    return table.round({"server p95 ms": 1, "coverage": 3, "accuracy": 3, "estimated": 3, "drop": 3,
+                        "max PSI": 3}).to_dict("records")  # fmt: skip
+
+
+def _minute(ms: Any) -> str | None:
+    if ms is None or ms != ms:
+        return None
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @task(name="raise-alerts", cache_policy=NO_CACHE)
-def raise_alerts(alerts: list[Alert], deployment_crn: str, report: Path, model_name: str) -> list[str]:
+def raise_alerts(alerts: list[Alert], deployment_crn: str, report: str, model_name: str) -> list[str]:
     """One Prefect event for the run (`modelvigil.alerts`), every breach in its payload, for one
     automation to page on once; nothing when nothing breached."""
     if not alerts:
@@ -96,7 +160,7 @@ def raise_alerts(alerts: list[Alert], deployment_crn: str, report: Path, model_n
         alerts,
         model_name=model_name,
         deployment_crn=deployment_crn,
-        report=Path(report).resolve().as_uri(),
+        report=report,
         flow_run=flow_run.ui_url,
     )
     event = emit_event(

@@ -23,6 +23,7 @@ from modelvigil.testing import serve_app_in_thread
 from tests.conftest import PG_ADMIN_URL
 
 pytestmark = pytest.mark.slow
+REPORT_LINK = "http://127.0.0.1:8765/shared/1796513256.abc/reports/20261128T041500Z/index.html"
 
 
 def free_port() -> int:
@@ -213,10 +214,9 @@ def test_an_alerting_run_reaches_the_webhook_once_with_what_to_act_on(applied, w
         "          alert(7, 'accuracy', 'accuracy', 0.71, 0.85), alert(7, 'drift', 'psi', 0.4, 0.25)]\n"
         "@flow\n"
         "def emit():\n"
-        "    return raise_alerts(alerts, 'crn:cdp:ml:local:a:workspace:w/dep', '/tmp/report/index.html',\n"
-        "                        'FraudCLF-alice')\n"
+        "    return raise_alerts(alerts, 'crn:cdp:ml:local:a:workspace:w/dep', REPORT, 'FraudCLF-alice')\n"
         "print(emit())\n"
-    )
+    ).replace("REPORT", repr(REPORT_LINK))
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     deadline = time.monotonic() + 60
@@ -235,7 +235,7 @@ def test_an_alerting_run_reaches_the_webhook_once_with_what_to_act_on(applied, w
     first = run["breaches"][1]
     assert (first["rule"], first["value"], first["threshold"]) == ("accuracy", 0.71, 0.85)
     assert first["window_start"] == "2025-11-28T08:07:00+00:00"
-    assert run["report"] == "file:///tmp/report/index.html"
+    assert run["report"] == REPORT_LINK
     assert run["flow_run"].startswith("http://127.0.0.1:") and "/flow-run/" in run["flow_run"]
 
 

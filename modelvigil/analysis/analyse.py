@@ -37,6 +37,8 @@ class Analysis:
     alerts: list[Alert]
     overall: dict[str, float | int | None]
     notes: list[str] = field(default_factory=list)
+    profile: ReferenceProfile | None = None  # the reference's statistics, as drift was measured against
+    reference_span_ms: tuple[int, int] | None = None  # when the reference's predictions were made
 
     @property
     def empty(self) -> bool:
@@ -166,7 +168,15 @@ def analyse(
         alerts=raised,
         overall=overall,
         notes=notes,
+        profile=profile,
+        reference_span_ms=_span(reference),
     )
+
+
+def _span(reference: pd.DataFrame) -> tuple[int, int] | None:
+    if reference.empty or "start_ms" not in reference:
+        return None
+    return int(reference["start_ms"].min()), int(reference["start_ms"].max())
 
 
 def _pct(records: pd.DataFrame, q: float) -> float | None:

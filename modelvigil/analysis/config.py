@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 
 from modelvigil.analysis.windows import Windowing, WindowKind
+from modelvigil.forms import FormModel
 from modelvigil.protocol import CRN_PATTERN
 
 # Drift limits; why these values: `analysis/drift.py`. Kept here, so that reading a configuration
@@ -26,7 +28,14 @@ class AlertKind(StrEnum):
     coverage = "coverage"
 
 
-class Thresholds(BaseModel):
+class Thresholds(FormModel):
+    form_groups: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Accuracy": ("min_accuracy", "min_labels", "min_accuracy_drop", "reference_alpha", "cusum_shift",
+                     "cusum_quiet_windows"),
+        "Drift": ("max_psi", "max_prediction_js", "min_drift_rows"),
+        "Service": ("max_p95_latency_ms", "min_label_coverage"),
+    }  # fmt: skip
+
     min_accuracy: float = Field(
         0.85, ge=0.0, le=1.0, description="Alert when a window's accuracy (its whole 95% interval) is below."
     )
@@ -62,33 +71,51 @@ class Thresholds(BaseModel):
     )
 
 
-class MonitoringConfig(BaseModel):
+class MonitoringConfig(FormModel):
+    form_groups: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Time range": ("start", "end", "lookback_hours"),
+        "Model": ("deployment_crn", "model_name", "service_url", "store_url"),
+        "Windows": ("window_kind", "window_size", "window_minutes"),
+        "Reference": ("reference_start", "reference_end", "reference_share"),
+        "Alerts": ("thresholds", "fail_on_alert"),
+        "Output": ("output_dir", "plot_all_features"),
+    }
+
+    # Time range
     start: datetime | None = Field(None, description="Window start (UTC); default: end minus lookback.")
     end: datetime | None = Field(None, description="Window end (UTC); default: now.")
     lookback_hours: float = Field(24.0, gt=0.0, le=24 * 366, description="Used when start is not given.")
+    # Model
     deployment_crn: str | None = Field(
         None, max_length=300, pattern=CRN_PATTERN, description="Deployment CRN; default: discovered by name."
     )
     model_name: str | None = Field(
         None, max_length=200, description="Model to find when no CRN is given; default: the one served here"
     )
+    service_url: str | None = Field(None, description="Model service URL; default: configured or embedded.")
+    store_url: str | None = Field(None, description="Read the store directly (fast path) at this URL.")
+    # Windows
     window_kind: WindowKind = Field(
         WindowKind.count, description="Windows by number of predictions or by time."
     )
     window_size: int | None = Field(None, ge=1, description="Predictions per window; default: 10 windows.")
     window_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Minutes per window (time windows).")
+    # Reference
     reference_start: datetime | None = Field(None, description="Reference period start; default: see share.")
     reference_end: datetime | None = Field(None, description="Reference period end (with reference_start).")
     reference_share: float = Field(
         0.2, gt=0.0, lt=1.0, description="Without a reference period: the earliest share of the range."
     )
+    # Alerts
     thresholds: Thresholds = Field(default_factory=Thresholds)
     fail_on_alert: bool = Field(False, description="Fail the run when any alert fires.")
+    # Output
     output_dir: str | None = Field(
         None, description="Report folder; default: $MODELVIGIL_HOME/reports/<time>."
     )
-    service_url: str | None = Field(None, description="Model service URL; default: configured or embedded.")
-    store_url: str | None = Field(None, description="Read the store directly (fast path) at this URL.")
+    plot_all_features: bool = Field(
+        False, description="A reference-vs-current plot for every feature, not only the drifted ones."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitoringConfig:

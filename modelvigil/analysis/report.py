@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 
 from modelvigil.analysis.analyse import Analysis
-from modelvigil.analysis.plots import PLOTS
+from modelvigil.analysis.config import Thresholds
+from modelvigil.analysis.plots import FEATURE_PLOT, PLOTS
+from modelvigil.analysis.summary import Headline, feature_verdicts, headline
 
 
 def data_uri(png: Path) -> str:
@@ -73,45 +75,232 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
+def _minute(iso: Any) -> str:
+    """`2026-11-28T04:15:00+00:00` as `2026-11-28 04:15`."""
+    return str(iso or "")[:16].replace("T", " ")
+
+
 def _when(ms: Any) -> str:
     return (
         datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms is not None else "–"
     )
 
 
-REFERENCE_COLUMNS_NOTE = """<p class="muted">accuracy_drop: the reference's accuracy minus the
-window's; accuracy_cusum: the errors' running evidence against the reference's rate (alerts above
-its limit); estimated_accuracy: expected from the model's confidence alone, before any label. It
-sees covariate shift, and cannot see concept drift (the model is as sure as before, and wrong).</p>"""
+REFERENCE_COLUMNS_NOTE = """<p class="muted">drop: the reference's accuracy minus the window's;
+CUSUM: the errors' running evidence against the reference's rate (alerts above its limit);
+estimated: the accuracy expected from the model's confidence alone, before any label. It sees
+covariate shift, and cannot see concept drift (the model is as sure as before, and wrong).</p>"""
+
+LATENCY_NOTE = """<p class="muted">Server latency: the time the model service spent on a call, as its
+prediction record stores it (end minus start). The client's latency (network, queueing and retries
+included) is what a caller feels, and is in the simulation's summary, not here.</p>"""
+
+# The window table as people read it: a short header per column, figures kept in `summary.json`.
+WINDOW_COLUMNS = {
+    "window": "window",
+    "from": "from (UTC)",
+    "requests": "requests",
+    "predictions": "predictions",
+    "latency_p50_ms": "server p50 ms",
+    "latency_p95_ms": "server p95 ms",
+    "label_coverage": "coverage",
+    "n_labelled": "labelled",
+    "accuracy": "accuracy",
+    "accuracy_95": "95% interval",
+    "tracked_accuracy": "tracked",
+    "estimated_accuracy": "estimated",
+    "accuracy_drop": "drop",
+    "accuracy_cusum": "CUSUM",
+    "f1": "F1",
+    "positive_rate": "positive rate",
+    "max_psi": "max PSI",
+}
+VERDICT_HEADERS = {
+    "feature": "feature",
+    "verdict": "verdict",
+    "drifted_windows": "drifted windows",
+    "first_drifted_window": "first drifted window",
+    "max_psi": "max PSI",
+    "psi_limit": "limit there",
+    "max_ks": "max KS",
+    "max_missing_share": "max missing share",
+}
+SECTIONS = {
+    "summary": "Summary",
+    "alerts": "Alerts",
+    "accuracy": "Accuracy",
+    "drift": "Drift",
+    "latency": "Server latency",
+    "traffic": "Traffic and labels",
+    "windows": "Windows",
+    "details": "Details",
+}
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 1rem 2rem 3rem; color: #222;
+       max-width: 1400px; }
+header h1 { margin-bottom: 0.2rem; } .sub { color: #555; margin-top: 0; }
+nav { position: sticky; top: 0; background: #fff; padding: 0.4rem 0; border-bottom: 1px solid #ddd;
+      z-index: 1; } nav a { margin-right: 1rem; color: #1f5fa8; text-decoration: none; }
+section { scroll-margin-top: 2.5rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #eee; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 0.8rem; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 0.8rem; }
+.card .k { color: #666; font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.03em; }
+.card .v { font-size: 1.4rem; font-weight: 600; margin: 0.2rem 0; } .card .d { font-size: 0.85rem; }
+.card.bad { border-color: #d33; background: #fff5f5; } .card.good { border-color: #3a3; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 1rem; }
+figure { margin: 0; } figure.full { grid-column: 1 / -1; }
+img { max-width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.85rem; color: #555; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; } td.text { text-align: left; white-space: normal; }
+tr.bad td { background: #fde8e8; } .good { color: #176f2c; } .muted { color: #666; }
+.wide { overflow-x: auto; max-width: 100%; }
+@media (max-width: 700px) { body { padding: 1rem; } .grid { grid-template-columns: 1fr; } }
+"""
 
 
-def write_report(a: Analysis, plots: dict[str, Path], folder: Path, context: dict[str, Any]) -> Path:
+SHOWN_ALERTS = 10  # the rest folded: a drifting day raises dozens, and the plots come after
+
+
+def _alert_table(rows: list[str]) -> str:
+    return (
+        "<div class='wide'><table><thead><tr><th>kind</th><th>window</th><th>from (UTC)</th><th>subject</th>"
+        f"<th>value</th><th>threshold</th><th>what</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _card(key: str, value: str, detail: str, tone: str = "") -> str:
+    return (
+        f"<div class='card {tone}'><div class='k'>{html.escape(key)}</div>"
+        f"<div class='v'>{html.escape(value)}</div><div class='d'>{html.escape(detail)}</div></div>"
+    )
+
+
+def _summary_cards(head: Headline, t: Thresholds) -> str:
+    coverage = "–" if head.label_coverage is None else f"{head.label_coverage:.0%}"
+    accuracy = "–" if head.accuracy is None else f"{head.accuracy:.3f}"
+    interval = (
+        f"95% {head.accuracy_low:.3f} to {head.accuracy_high:.3f}; "
+        if head.accuracy_low is not None and head.accuracy_high is not None
+        else ""
+    )
+    latency = "–" if head.server_latency_p95_ms is None else f"{head.server_latency_p95_ms:,.1f} ms"
+    return (
+        "<div class='cards'>"
+        + "".join(
+            [
+                _card(
+                    "Alerts",
+                    str(head.alerts),
+                    ", ".join(head.alert_kinds) if head.alerts else "every window within its thresholds",
+                    "bad" if head.alerts else "good",
+                ),
+                _card(
+                    "Accuracy",
+                    accuracy,
+                    interval
+                    + (f"{head.accuracy_alerts} accuracy alert(s)" if head.accuracy_alerts else "no alert"),
+                    "bad" if head.accuracy_alerts else "",
+                ),
+                _card(
+                    "Features drifted",
+                    f"{len(head.drifted_features)} of {head.features}",
+                    ", ".join(head.drifted_features[:6]) or "none past the decision limit",
+                    "bad" if head.drifted_features else "",
+                ),
+                _card("Label coverage", coverage, f"floor {t.min_label_coverage:.0%}"),
+                _card("Server latency p95", latency, f"limit {t.max_p95_latency_ms:,.0f} ms"),
+                _card("Predictions", f"{head.predictions:,}", f"in {head.windows} windows"),
+            ]
+        )
+        + "</div>"
+    )
+
+
+def _figures(plots: dict[str, Path], names: list[str], full: tuple[str, ...] = ()) -> str:
+    shown = [n for n in names if n in plots]
+    if not shown:
+        return "<p class='muted'>No plot: no data for it in this range.</p>"
+    return (
+        "<div class='grid'>"
+        + "".join(
+            f"<figure class='{'full' if n in full else ''}'><img src='{data_uri(plots[n])}' "
+            f"alt='{html.escape(plot_title(n))}' data-file='{plots[n].name}'>"
+            f"<figcaption>{html.escape(plot_title(n))} (<a href='{plots[n].name}'>{plots[n].name}</a>)"
+            "</figcaption></figure>"
+            for n in shown
+        )
+        + "</div>"
+    )
+
+
+def plot_title(name: str) -> str:
+    if name in PLOTS:
+        return PLOTS[name]
+    return FEATURE_PLOT.format(feature=name.removeprefix("feature_"))
+
+
+def _windows_table(windows: pd.DataFrame) -> pd.DataFrame:
+    frame = windows.copy()
+    if "start_ms" in frame:
+        frame["from"] = [_when(ms)[5:16] if ms == ms else None for ms in frame["start_ms"]]
+    if "accuracy_low" in frame:
+        frame["accuracy_95"] = [
+            f"{low:.3f} to {high:.3f}" if low == low and high == high else None
+            for low, high in zip(frame["accuracy_low"], frame["accuracy_high"], strict=True)
+        ]
+    columns = [c for c in WINDOW_COLUMNS if c in frame.columns]
+    return frame[columns].rename(columns=WINDOW_COLUMNS)
+
+
+def write_report(
+    a: Analysis,
+    plots: dict[str, Path],
+    folder: Path,
+    context: dict[str, Any],
+    thresholds: Thresholds | None = None,
+) -> Path:
     """Write `index.html` and `summary.json` into `folder`; return the HTML's path."""
+    t = thresholds or Thresholds()
     folder.mkdir(parents=True, exist_ok=True)
+    head = headline(a)
+    verdicts = feature_verdicts(a, t)
     summary = summary_dict(a, context)
+    summary["headline"] = json_safe(head.__dict__ | {"sentence": head.sentence()})
+    summary["features"] = json_safe(verdicts.to_dict("records"))
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
 
-    alert_rows = "".join(
-        f"<tr class='bad'><td>{html.escape(al.kind)}</td><td>{al.window}</td>"
+    starts = a.windows.set_index("window")["start_ms"] if not a.windows.empty else pd.Series(dtype=float)
+    alert_rows = [
+        f"<tr class='bad'><td class='text'>{html.escape(al.kind)}</td><td>{al.window}</td>"
         f"<td>{_when(al.window_start_ms)}</td>"
-        f"<td>{html.escape(al.subject)}</td><td>{_fmt(al.value)}</td><td>{_fmt(al.threshold)}</td>"
-        f"<td>{html.escape(al.message)}</td></tr>"
+        f"<td class='text'>{html.escape(al.subject)}</td>"
+        f"<td>{_fmt(al.value)}</td><td>{_fmt(al.threshold)}</td>"
+        f"<td class='text'>{html.escape(al.message)}</td></tr>"
         for al in a.alerts
-    )
+    ]
     alerts = (
-        "<table><thead><tr><th>kind</th><th>window</th><th>from</th><th>subject</th><th>value</th>"
-        f"<th>threshold</th><th>what</th></tr></thead><tbody>{alert_rows}</tbody></table>"
+        _alert_table(alert_rows[:SHOWN_ALERTS])
+        + (
+            f"<details><summary>{len(alert_rows) - SHOWN_ALERTS} more</summary>"
+            f"{_alert_table(alert_rows[SHOWN_ALERTS:])}</details>"
+            if len(alert_rows) > SHOWN_ALERTS
+            else ""
+        )
         if a.alerts
         else "<p class='good'>No alert: every window within its thresholds.</p>"
     )
-    figures = "".join(
-        f"<figure><img src='{data_uri(path)}' alt='{html.escape(PLOTS[name])}' data-file='{path.name}'>"
-        f"<figcaption>{html.escape(PLOTS[name])} (<a href='{path.name}'>{path.name}</a>)"
-        "</figcaption></figure>"
-        for name, path in plots.items()
-    )
+    verdict_frame = verdicts.assign(
+        first_drifted_window=[
+            f"{int(w)} ({_when(starts.get(w))[5:16]})" if w == w and w is not None else None
+            for w in verdicts["first_drifted_window"]
+        ]
+    ).rename(columns=VERDICT_HEADERS)
+    drifted_plots = [n for n in plots if n.startswith("feature_")]
     overall = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in a.overall.items())
-    ctx = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in context.items())
+    ctx = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td class='text'>{_fmt(v)}</td></tr>" for k, v in context.items()
+    )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in a.notes)
     empty = (
         "<p class='muted'>No prediction records in this range: nothing to analyse. Check the time range "
@@ -119,52 +308,61 @@ def write_report(a: Analysis, plots: dict[str, Path], folder: Path, context: dic
         if a.empty
         else ""
     )
-    window_cols = [
-        "window",
-        "requests",
-        "predictions",
-        "latency_p50_ms",
-        "latency_p95_ms",
-        "label_coverage",
-        "n_labelled",
-        "accuracy",
-        "accuracy_low",
-        "accuracy_high",
-        "tracked_accuracy",
-        "estimated_accuracy",
-        "accuracy_drop",
-        "accuracy_cusum",
-        "f1",
-        "positive_rate",
-        "prediction_js",
-        "probability_ks",
-        "max_psi",
-    ]
+    title = str(context.get("model_name") or "Model")
+    period = f"{_minute(context.get('from_utc'))} to {_minute(context.get('to_utc'))} UTC"
+    subtitle = f"{period} · windows: {context.get('windows', '')}"
+    per_feature = (
+        "<h3>Reference vs current, per drifted feature</h3>" + _figures(plots, drifted_plots)
+        if drifted_plots
+        else ""
+    )
+    nav = "".join(f"<a href='#{key}'>{html.escape(name)}</a>" for key, name in SECTIONS.items())
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>modelvigil monitoring report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1100px; }}
-table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.85rem; }}
-th, td {{ border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }}
-th {{ background: #f4f4f4; }} tr.bad td {{ background: #fde8e8; }}
-.good {{ color: #176f2c; }} .muted {{ color: #777; }}
-.wide {{ overflow-x: auto; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
-</style></head><body>
-<h1>Model monitoring report</h1>
-<table>{ctx}</table>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}: monitoring report</title>
+<style>{STYLE}</style></head><body>
+<header><h1>{html.escape(title)}: monitoring report</h1>
+<p class="sub">{html.escape(subtitle)}</p></header>
+<nav>{nav}</nav>
+<section id="summary"><h2>Summary</h2>
 {empty}
-<h2>Alerts ({len(a.alerts)})</h2>
-{alerts}
-<h2>Overall</h2>
-<table>{overall}</table>
+{_summary_cards(head, t)}
 {"<ul>" + notes + "</ul>" if notes else ""}
-<h2>Windows</h2>
-{_table(a.windows, window_cols)}
-{REFERENCE_COLUMNS_NOTE if "accuracy_drop" in a.windows else ""}
-<h2>Accuracy by label arrival</h2>
+</section>
+<section id="alerts"><h2>Alerts ({len(a.alerts)})</h2>
+{alerts}
+</section>
+<section id="accuracy"><h2>Accuracy</h2>
+<p>{html.escape(head.accuracy_text)}. Grey: the reference period; red: windows with an alert.</p>
+{_figures(plots, ["accuracy_band", "confusion_matrix"])}
+<h3>Accuracy by label arrival</h3>
 {_table(a.arrival, ["arrival_window", "n_labelled", "accuracy"])}
-<h2>Plots</h2>
-{figures or "<p class='muted'>No plots: no data in this range.</p>"}
+</section>
+<section id="drift"><h2>Drift</h2>
+<p>{html.escape(head.drift_text)}. A feature drifts in a window when its PSI against the reference's
+deciles passes the decision limit: {t.max_psi:g}, or the PSI that sampling noise alone passes once in
+ten thousand windows of that size, whichever is higher.</p>
+{_table(verdict_frame, list(VERDICT_HEADERS.values()))}
+{_figures(plots, ["drift_over_time", "prediction_mix", "drift_heatmap"], full=("drift_heatmap",))}
+{per_feature}
+</section>
+<section id="latency"><h2>Server latency</h2>
+{LATENCY_NOTE}
+{_figures(plots, ["latency_over_time", "latency_distribution"])}
+</section>
+<section id="traffic"><h2>Traffic and labels</h2>
+{_figures(plots, ["request_volume", "label_coverage"])}
+</section>
+<section id="windows"><h2>Windows</h2>
+{_table(_windows_table(a.windows), list(WINDOW_COLUMNS.values()))}
+{REFERENCE_COLUMNS_NOTE if "accuracy_drop" in a.windows else ""}
+</section>
+<section id="details"><h2>Details</h2>
+<table>{ctx}</table>
+<table>{overall}</table>
+<p>Every figure, per window and per feature: <a href="summary.json">summary.json</a>.</p>
+</section>
 </body></html>
 """
     index = folder / "index.html"

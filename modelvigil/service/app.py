@@ -6,6 +6,7 @@
 - `apiv2`: the CML API v2 subset that deployment discovery uses.
 - `monitoring`: the live Monitoring page and its data.
 - `health`: unauthenticated liveness, no secrets.
+- `shared_files`: the home's reports and Data Docs, opened from signed links (no key in a URL).
 
 Errors: see `errors` (400 malformed JSON, 401 bad or missing token, 404 unknown access key, 413
 over the size limit, 422 wrong content, 429 all replicas busy, 503 store unreachable).
@@ -16,11 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from modelvigil.model import FraudModel
-from modelvigil.service import apiv2, health, metrics, model, monitoring
+from modelvigil.service import apiv2, health, metrics, model, monitoring, shared_files
 from modelvigil.service.auth import BearerFirst
 from modelvigil.service.deps import ServiceState
 from modelvigil.service.errors import install_handlers
@@ -30,6 +32,7 @@ from modelvigil.service.parse_pool import ParsePool
 from modelvigil.service.scoring import BatchScorer
 from modelvigil.service.telemetry import PROCESS_SAMPLE_S, CountModelCalls, RequestTelemetry
 from modelvigil.settings import ServiceIdentity
+from modelvigil.shared_links import signing_key
 from modelvigil.store import MetricsStore
 
 
@@ -44,6 +47,7 @@ def create_app(
     fraud_model: FraudModel,
     store: MetricsStore,
     options: ServiceOptions | None = None,
+    home: Path | None = None,
 ) -> FastAPI:
     options = options or ServiceOptions()
     state = ServiceState(
@@ -55,6 +59,8 @@ def create_app(
         replicas=asyncio.Semaphore(options.replicas),
         expected_token=identity.api_key.get_secret_value().encode(),
         parse_pool=ParsePool(options.parse_workers) if options.parse_workers else None,
+        home=home,
+        link_key=signing_key(home) if home is not None else None,
     )
 
     @asynccontextmanager
@@ -78,7 +84,8 @@ def create_app(
     )
     app.state.service = state
     install_handlers(app)
-    for router in (model.router, metrics.router, monitoring.router, apiv2.router, health.router):
+    routers = (model, metrics, monitoring, apiv2, health, shared_files)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
     app.add_middleware(BearerFirst, expected_token=state.expected_token if options.auth else None)

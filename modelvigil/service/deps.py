@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -35,6 +36,8 @@ class ServiceState:
     replicas: asyncio.Semaphore  # requests in flight, as CML's replicas bound them
     expected_token: bytes
     parse_pool: ParsePool | None = None  # big bodies parsed in other processes; None: in threads
+    home: Path | None = None  # whose reports and Data Docs `/shared` links open; None: none
+    link_key: bytes | None = None  # the home's link-signing key
 
 
 async def _service(request: Request) -> ServiceState:

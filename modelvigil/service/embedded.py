@@ -91,7 +91,7 @@ def build_server(
     identity = load_or_create_identity(settings)
     model = model or FraudModel.load_or_train(settings.model_path())
     store = MetricsStore(settings.resolved_store_url())
-    app: Any = create_app(identity, model, store, options)
+    app: Any = create_app(identity, model, store, options, home=settings.home)
     if faults is not None and faults.shares:
         app = FaultInjector(app, faults)
     server = uvicorn_server(
@@ -254,3 +254,11 @@ def find_running(settings: Settings) -> str | None:
         if url and _is_our_service(url, settings):
             return url
     return None
+
+
+def home_service_url(settings: Settings) -> str | None:
+    """A running service of this home (the configured one if it is), which can open its `/shared`
+    links; None when none runs (a report is then a file only)."""
+    if settings.service_url and _is_our_service(settings.service_url.rstrip("/"), settings):
+        return settings.service_url.rstrip("/")
+    return find_running(settings)

@@ -1,0 +1,73 @@
+"""`GET /shared/<expires>.<signature>/<folder>/<file>`: reports and Data Docs of this service's home,
+opened from a signed link (see `modelvigil.shared_links`), read-only, no API key.
+
+A refused link answers a short page that says why (a person clicked it), never the file list of
+the home; a path that leaves its folder (`..`, a symlink out) is refused like a bad signature.
+"""
+
+from __future__ import annotations
+
+import html
+import mimetypes
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from modelvigil.shared_links import PREFIX, LinkRefused, check
+
+# Reports carry no script; Data Docs are Great Expectations' own pages (their styles and scripts
+# come from a CDN), so they get only what keeps them unframed and the link out of any Referer.
+REPORT_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, max-age=300",
+}
+DATA_DOCS_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, max-age=300",
+}
+
+router = APIRouter()
+
+
+def _refused(status: int, why: str) -> HTMLResponse:
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>modelvigil: link refused</title>"
+        f"<p style='font-family:system-ui,sans-serif'>{html.escape(why)}</p>"
+    )
+    return HTMLResponse(page, status, headers={**REPORT_HEADERS, "Cache-Control": "no-store"})
+
+
+def _resolve(home: Path, folder: str, file: str) -> Path | None:
+    root = (home / folder).resolve()
+    target = (root / file).resolve() if file else root
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_relative_to(root) or not target.is_file():
+        return None
+    return target
+
+
+@router.get(PREFIX + "/{token}/{rest:path}", include_in_schema=False)
+async def shared(token: str, rest: str, request: Request) -> Response:
+    service = request.app.state.service
+    home, key = service.home, service.link_key
+    if home is None or key is None:
+        return _refused(404, "this service shares no files (it was started without a home)")
+    try:
+        wanted = check(key, token, rest)
+    except LinkRefused as exc:
+        return _refused(403, str(exc))
+    path = await run_in_threadpool(_resolve, home, wanted.folder, wanted.file)
+    if path is None:
+        return _refused(404, f"no such file in {wanted.folder} (the report may have been deleted)")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = DATA_DOCS_HEADERS if wanted.folder.endswith("/data_docs") else REPORT_HEADERS
+    return FileResponse(path, media_type=media_type, headers=headers)
