@@ -149,3 +149,33 @@ def forget_cml_sdk() -> Iterator[None]:
     yield
     for name in [m for m in sys.modules if m in ("cdsw", "cml") or m.startswith("cml.")]:
         del sys.modules[name]
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("MODELVIGIL_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+# As the machine's own probe starts it: no sandbox as root, nothing fetched from the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Debian's chromium is needed for the browser test and is not installed: "
+            "`./run tests` installs it when run as root (apt-get install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        yield page
+        browser.close()

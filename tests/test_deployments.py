@@ -14,13 +14,16 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import requests
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 
 from deployments.definitions import worker_command
 from modelvigil.service.embedded import wait_for_health
+from modelvigil.simulation import SimulationConfig
 from modelvigil.testing import serve_app_in_thread
 from tests.conftest import PG_ADMIN_URL
+from tests.helpers import auth, lab_payload
 
 pytestmark = pytest.mark.slow
 REPORT_LINK = "http://127.0.0.1:8765/shared/1796513256.abc/reports/20261128T041500Z/index.html"
@@ -64,7 +67,6 @@ def prefect_server(tmp_path_factory):
             "127.0.0.1",
             "--port",
             str(port),
-            "--no-ui",
         ],
         env=env,
         stdout=log,
@@ -237,6 +239,78 @@ def test_an_alerting_run_reaches_the_webhook_once_with_what_to_act_on(applied, w
     assert first["window_start"] == "2025-11-28T08:07:00+00:00"
     assert run["report"] == REPORT_LINK
     assert run["flow_run"].startswith("http://127.0.0.1:") and "/flow-run/" in run["flow_run"]
+
+
+MONITOR_SCRIPT = """
+from flows.monitoring import monitoring_flow
+from modelvigil.analysis.config import MonitoringConfig
+state = monitoring_flow(MonitoringConfig(lookback_hours=1, service_url=SERVICE), return_state=True)
+print("FLOW_RUN", state.state_details.flow_run_id)
+"""
+
+
+def test_the_report_opens_from_the_run_and_the_run_form_reads_in_order(
+    applied, service, settings, browser_page
+):
+    """In the Prefect UI (Postgres-backed server, chromium): the monitoring run's Artifacts tab lists
+    the report's artifacts under the flow run; its link opens the report; the simulation's
+    custom-run form lists its fields group by group, as declared, with no None toggle."""
+    api, env = applied
+    ui = api.removesuffix("/api")
+    for i in range(40):
+        answer = requests.post(
+            f"{service.url}/model",
+            json={"accessKey": service.identity.access_key, "request": lab_payload(1, seed=i)},
+            headers=auth(service),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+    script = MONITOR_SCRIPT.replace("SERVICE", repr(service.url))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "MODELVIGIL_HOME": str(settings.home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    flow_run_id = out.stdout.split("FLOW_RUN", 1)[1].split()[0]
+
+    page = browser_page
+    page.goto(f"{ui}/runs/flow-run/{flow_run_id}")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text("monitoring-report-link", exact=True).wait_for()
+    assert "Flow run\nNone" not in page.locator("body").inner_text()  # not filed under a task
+    page.get_by_text("monitoring-report-link", exact=True).click()
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Full report").click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.url.startswith(f"{service.url}/shared/")
+    assert report.title() == "fraud-detector: monitoring report"
+    assert report.get_by_text("Features drifted", exact=True).count() == 1  # the summary block
+    images = report.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+    assert len(images) >= 5 and all(images)
+
+    with client_for(api) as client:
+        deployment = client.read_deployment_by_name("simulation/on-demand")
+    stored = deployment.parameter_openapi_schema["definitions"]["SimulationConfig"]["properties"]
+    declared_names = [name for names in SimulationConfig.form_groups.values() for name in names]
+    assert list(stored) != declared_names  # JSONB gives keys back in its own order...
+    assert sorted(stored, key=lambda n: stored[n]["position"]) == declared_names  # ...positions hold
+    page.goto(f"{ui}/deployments/deployment/{deployment.id}/run")
+    page.get_by_text("Output: Output Dir", exact=False).wait_for()
+    body = page.locator("body").inner_text()
+    titles = [line.removesuffix(" (Optional)") for line in body.splitlines() if line.endswith("(Optional)")]
+    declared = [
+        f"{group}: {SimulationConfig.model_json_schema()['properties'][name]['title'].split(': ', 1)[1]}"
+        for group, names in SimulationConfig.form_groups.items()
+        for name in names
+    ]
+    assert [t for t in titles if ": " in t] == declared
+    assert "Property is type" not in body and "Range: 1 to 10,000,000." in body
+    page.get_by_role("button", name="Submit").click()  # the form as it comes validates on the server
+    page.get_by_text("scheduled to start now").first.wait_for(timeout=15_000)
 
 
 def _descendants(pid: int) -> set[int]:

@@ -3,43 +3,10 @@ API key, then updates by itself while traffic and ground truth arrive, without a
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import pytest
 import requests
 
+from tests.conftest import ARTIFACTS
 from tests.helpers import auth, lab_payload
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("MODELVIGIL_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
-# As the machine's own probe starts it: no sandbox as root, nothing fetched from the network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser_page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            "Debian's chromium is needed for the browser test and is not installed: "
-            "`./run tests` installs it when run as root (apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1100})
-        yield page
-        browser.close()
 
 
 def kpi(page, name: str) -> str:

@@ -111,7 +111,7 @@ class MonitoringConfig(FormModel):
     fail_on_alert: bool = Field(False, description="Fail the run when any alert fires.")
     # Output
     output_dir: str | None = Field(
-        None, description="Report folder; default: $MODELVIGIL_HOME/reports/<time>."
+        None, description="Report folder; default: $MODELVIGIL_HOME/reports/TIME."
     )
     plot_all_features: bool = Field(
         False, description="A reference-vs-current plot for every feature, not only the drifted ones."
