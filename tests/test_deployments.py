@@ -346,6 +346,7 @@ def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, ser
     database = sa.engine.make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MODELVIGIL_"))}
     env["MODELVIGIL_HOME"] = str(tmp_path / "home")
+    env["MODELVIGIL_PORT"] = str(free_port())  # the model service `up` starts for report links
     port = free_port()
     up = subprocess.Popen(
         [
@@ -380,7 +381,7 @@ def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, ser
                 time.sleep(1)
         time.sleep(2)
         started = _descendants(up.pid)
-        assert len(started) >= 2  # the server (and its uvicorn) and the worker
+        assert len(started) >= 3  # the server (and its uvicorn), the worker, the model service
         up.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
         up.wait(timeout=15)
