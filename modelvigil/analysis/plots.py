@@ -257,7 +257,7 @@ def drift_heatmap(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     limit = a.drift.assign(limit=_decision_limit(a.drift, t)).pivot(
         index="feature", columns="window", values="limit"
     )
-    fig, ax = _figure(PLOTS["drift_heatmap"], size=(9, 0.35 * len(grid) + 1.9))
+    fig, ax = _figure(PLOTS["drift_heatmap"], size=(9, max(3.2, 0.35 * len(grid) + 1.9)))
     starts = a.windows.set_index("window")["start_ms"]
     labels = [_times(np.array([starts[w]])).dt.strftime("%m-%d %H:%M").iloc[0] if w in starts else str(w)
               for w in grid.columns]  # fmt: skip
