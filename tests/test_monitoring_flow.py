@@ -76,6 +76,25 @@ def test_covariate_shift_flags_exactly_the_shifted_features(service, settings, t
     flagged = {a.subject for a in result.alerts if a.metric == "psi"}  # feature drift, not prediction drift
     assert flagged == {"age", "latitude"}
     assert min(a.window for a in result.alerts if a.subject in flagged) >= 5  # onset: half way
+    # The report says so at the top, per feature, and with a picture of each drifted feature.
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["headline"]["drifted_features"] == ["age", "latitude"]
+    verdicts = {row["feature"]: row for row in summary["features"]}
+    assert len(verdicts) == 15
+    assert {row["feature"] for row in summary["features"][:2]} == {"age", "latitude"}  # drifted first
+    assert {f for f, row in verdicts.items() if row["verdict"] == "drifted"} == {"age", "latitude"}
+    assert all(verdicts[f]["first_drifted_window"] >= 5 for f in ("age", "latitude"))
+    assert all(
+        row["max_psi"] <= row["psi_limit"] for f, row in verdicts.items() if row["verdict"] == "stable"
+    )
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "2 of 15" in html and "Reference vs current, per drifted feature" in html
+    assert sorted(p.name for p in (tmp_path / "report").glob("feature_*.png")) == [
+        "feature_age.png",
+        "feature_latitude.png",
+    ]
+    # A report outside the home is no service's to share: the link is the file itself.
+    assert result.report_link == (tmp_path / "report" / "index.html").resolve().as_uri()
 
 
 def test_no_drift_flags_nothing_at_default_thresholds(service, settings, tmp_path):
