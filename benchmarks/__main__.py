@@ -1,5 +1,6 @@
 """`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5, B8 and B9, print a table, write
-JSON (default `benchmarks/results/latest.json`).
+JSON (default `benchmarks/results/latest.json`). B1 brings B1-rtt (the same against a service that
+answers 20 ms late), B2 brings B2-postgres (the service's store on Postgres).
 
 Every ratio is measured against its baseline in the same run on this machine. Nothing here
 asserts: a missed target is reported, beside its value, for someone to profile and fix.
@@ -26,6 +27,8 @@ SIZES = {
     "full": {
         "requests_b1": 10_000,
         "lab_sample": 2_000,
+        "requests_b1_rtt": 4_000,
+        "lab_sample_rtt": 300,
         "calls_b2": 1_000,
         "labels_b4": 100_000,
         "per_uuid_sample": 2_000,
@@ -37,6 +40,8 @@ SIZES = {
     "quick": {
         "requests_b1": 1_000,
         "lab_sample": 200,
+        "requests_b1_rtt": 400,
+        "lab_sample_rtt": 40,
         "calls_b2": 40,
         "labels_b4": 10_000,
         "per_uuid_sample": 300,
@@ -48,6 +53,7 @@ SIZES = {
 }
 BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B8", "B9")
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
+REMOTE_LATENCY_MS = 20  # B1-rtt: a gateway and a network between client and endpoint
 
 
 def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
@@ -77,7 +83,50 @@ def _run_service_benchmarks(sizes: dict, only: set[str]) -> list[Result]:
             )
         if "B8" in only:
             results.append(edges_bench.run(settings, url, seconds=sizes["edges_seconds_b8"]))
+    if "B2" in only:
+        results.append(_b2_on_postgres(sizes, next((r for r in results if r.id == "B2"), None)))
+    if "B1" in only:
+        results.append(_b1_remote(sizes))
     return results
+
+
+def _b1_remote(sizes: dict) -> Result:
+    """B1 against a service that answers every call 20 ms late (`serve --latency-ms 20`)."""
+    from benchmarks.simulation_bench import measure_b1
+    from modelvigil.service.embedded import run_in_subprocess
+    from modelvigil.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="mv-bench-rtt-home-"))
+    os.environ["MODELVIGIL_HOME"] = str(home)
+    settings = Settings(home=home)
+    with run_in_subprocess(settings, serve_args=["--latency-ms", str(REMOTE_LATENCY_MS)]) as url:
+        return measure_b1(
+            settings,
+            url,
+            sizes["requests_b1_rtt"],
+            sizes["lab_sample_rtt"],
+            home / "b1-rtt",
+            added_latency_ms=REMOTE_LATENCY_MS,
+        )
+
+
+def _b2_on_postgres(sizes: dict, sqlite_b2: Result | None) -> Result:
+    """B2 again, the service's store on the machine's Postgres (a fresh schema), beside SQLite's."""
+    from benchmarks.common import Ratio, pg_schema
+    from benchmarks.simulation_bench import measure_b2
+    from modelvigil.service.embedded import run_in_subprocess
+    from modelvigil.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="mv-bench-pg-home-"))
+    os.environ["MODELVIGIL_HOME"] = str(home)
+    with pg_schema() as store_url:
+        settings = Settings(home=home, store_url=store_url)
+        with run_in_subprocess(settings) as url:
+            result = measure_b2(settings, url, sizes["calls_b2"], home / "b2", store="postgres")
+    if sqlite_b2 is not None:
+        ratio = result.figures["flow_rows_per_s"] / sqlite_b2.figures["flow_rows_per_s"]
+        result.ratios.append(Ratio("vs the SQLite-backed B2 (same run)", round(ratio, 2), 0.8))
+    return result
 
 
 def _table(results: list[Result]) -> str:

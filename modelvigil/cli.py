@@ -44,6 +44,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "queue_timeout_s": args.queue_timeout,
         "model_threads": args.model_threads,
         "parse_workers": args.parse_workers,
+        "added_latency_ms": args.latency_ms,
     }
     options = ServiceOptions(auth=not args.no_auth, **{k: v for k, v in given.items() if v is not None})
     try:
@@ -190,6 +191,12 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
         f"(default: {ServiceOptions.parse_workers}; 0: parse in threads)",
     )
     serve.add_argument(
+        "--latency-ms",
+        type=float,
+        default=None,
+        help="add this many ms to every answer: rehearse a remote endpoint's round trip on loopback",
+    )
+    serve.add_argument(
         "--queue-timeout",
         type=float,
         default=None,
@@ -250,6 +257,9 @@ def _run(args: argparse.Namespace) -> int:
             raise terminal.UsageError(f"--{name.replace('_', '-')} must be >= 1")
     if (getattr(args, "parse_workers", None) or 0) < 0:
         raise terminal.UsageError("--parse-workers must be >= 0")
+    latency = getattr(args, "latency_ms", None)
+    if latency is not None and not 0 <= latency <= 60_000:
+        raise terminal.UsageError("--latency-ms must be between 0 and 60000")
     return int(args.run(args, settings))
 
 

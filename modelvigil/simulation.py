@@ -81,7 +81,8 @@ class SimulationConfig(FormModel):
         description="Names this run; the same id resumes it without scoring anything twice.",
     )
     output_dir: str | None = Field(
-        None, description="Folder for the ledger, checks and Data Docs; default: $MODELVIGIL_HOME/runs/SIMULATION_ID."
+        None,
+        description="Folder for the ledger, checks and Data Docs; default: $MODELVIGIL_HOME/runs/ID.",
     )
 
     @field_validator("shifted_features")

@@ -31,19 +31,20 @@ def test_quick_mode_reports_every_benchmark_with_ratios_and_targets(tmp_path):
     assert report["mode"] == "quick"
     assert report["machine"]["cpus"] and report["machine"]["packages"]["prefect"]
     by_id = {b["id"]: b for b in report["benchmarks"]}
-    assert sorted(by_id) == ["B1", "B2", "B3", "B4", "B5", "B8", "B9"]
+    assert sorted(by_id) == ["B1", "B1-rtt", "B2", "B2-postgres", "B3", "B4", "B5", "B8", "B9"]
     for b in by_id.values():
         assert b["figures"] and b["ratios"]
         for ratio in b["ratios"]:
             assert ratio["target"] > 0 and ratio["kind"] in ("at least", "at most")
             assert isinstance(ratio["value"], (int, float)) and ratio["met"] in (True, False)
-    assert by_id["B1"]["figures"]["flow_failed"] == 0
+    assert by_id["B1"]["figures"]["flow_failed"] == 0 and by_id["B1-rtt"]["figures"]["flow_failed"] == 0
+    assert {r["name"] for r in by_id["B2-postgres"]["ratios"]} >= {"vs the SQLite-backed B2 (same run)"}
     assert by_id["B3"]["figures"]["sqlite"]["flow_seconds"] > 0
     assert by_id["B3"]["figures"]["postgres"]["flow_seconds"] > 0
     assert len(by_id["B5"]["figures"]["seconds"]) == 3
     # The table names every benchmark and says whether each target was met.
     assert by_id["B8"]["figures"]["health_samples_busy"] > 0
-    for name in ("B1", "B2", "B3", "B4", "B5", "B8", "B9"):
+    for name in ("B1", "B1-rtt", "B2", "B2-postgres", "B3", "B4", "B5", "B8", "B9"):
         assert name in proc.stdout
     assert "target at least" in proc.stdout and "target at most" in proc.stdout
 

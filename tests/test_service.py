@@ -477,3 +477,22 @@ def test_a_response_that_outlasts_the_header_timeout_is_not_cut(make_service):
             time.sleep(0.005)  # a reader slower than the service
     assert time.perf_counter() - started > 0.6  # the answer outlasted the header timeout twice
     assert len(json.loads(b"".join(chunks))["metrics"]) == 5_000
+
+
+def test_added_latency_delays_every_answer_and_not_the_models_own_time(make_service):
+    """`serve --latency-ms`: a remote endpoint rehearsed on loopback. Every route answers at least
+    that late; the record's start-to-end (the model's latency) does not include it."""
+    svc = make_service(ServiceOptions(added_latency_ms=200))
+    started = time.perf_counter()
+    assert requests.get(f"{svc.url}/health", timeout=10).ok
+    assert time.perf_counter() - started >= 0.2
+    started = time.perf_counter()
+    answer = requests.post(
+        f"{svc.url}/model",
+        json={"accessKey": svc.identity.access_key, "request": lab_payload(1)},
+        headers=auth(svc),
+        timeout=10,
+    )
+    assert answer.status_code == 200 and time.perf_counter() - started >= 0.2
+    [record] = svc.store.read_metrics(svc.identity.deployment_crn)["metrics"]
+    assert record["endTimeStampMs"] - record["startTimeStampMs"] < 200

@@ -285,3 +285,22 @@ def test_an_older_store_gains_the_request_hash_column(tmp_path):
         assert not fresh.replayed and store.count("d") == 1
     finally:
         store.close()
+
+
+def test_a_big_batch_keeps_its_order_and_text_as_sent(store):
+    """Past one statement's worth of rows (5,000), with the characters a bulk path must carry
+    as they are: quotes, backslashes, braces, commas, unicode, NULL idempotency keys."""
+    tricky = 'a "quoted", \\back\\slashed {brace} value, ünïcode ✓'
+    batch = [
+        replace(record(0), prediction_uuid=f"u{i:05d}", metrics={"prediction": [i % 2], "note": tricky})
+        for i in range(6_000)
+    ]
+    store.record_predictions(batch)
+    store.merge_delayed(
+        (r.prediction_uuid, {"final_label": i % 3 == 0, "why": tricky}) for i, r in enumerate(batch)
+    )
+    read = store.read_metrics(DEP)["metrics"]
+    # Same start time for all: the read order is the write order (ids follow the batch).
+    assert [m["predictionUuid"] for m in read] == [r.prediction_uuid for r in batch]
+    assert all(m["metrics"]["note"] == tricky and m["metrics"]["why"] == tricky for m in read)
+    assert [m["metrics"]["final_label"] for m in read[:4]] == [True, False, False, True]

@@ -32,6 +32,7 @@ def run_cli(*args, env, timeout=120):
             "--service-url or MODELVIGIL_SERVICE_URL",
         ),
         (["serve", "--port", "99999"], {}, 2, "99999 is not a port"),
+        (["serve", "--latency-ms", "-5"], {}, 2, "--latency-ms must be between 0 and 60000"),
         (["info"], {"MODELVIGIL_PORT": "99999"}, 2, "MODELVIGIL_PORT"),
         (["monitor", "--store-url", "postgresql+psycopg://x@127.0.0.1:1/none"], {}, 6, "store unreachable"),
         (["monitor", "--store-url", "mysql://x@127.0.0.1/none"], {}, 2, "unsupported store dialect"),

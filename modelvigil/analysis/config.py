@@ -110,9 +110,7 @@ class MonitoringConfig(FormModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     fail_on_alert: bool = Field(False, description="Fail the run when any alert fires.")
     # Output
-    output_dir: str | None = Field(
-        None, description="Report folder; default: $MODELVIGIL_HOME/reports/TIME."
-    )
+    output_dir: str | None = Field(None, description="Report folder; default: $MODELVIGIL_HOME/reports/TIME.")
     plot_all_features: bool = Field(
         False, description="A reference-vs-current plot for every feature, not only the drifted ones."
     )

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from modelvigil.model import FraudModel
 from modelvigil.service import apiv2, health, metrics, model, monitoring, shared_files
+from modelvigil.service.added_latency import AddedLatency
 from modelvigil.service.auth import BearerFirst
 from modelvigil.service.deps import ServiceState
 from modelvigil.service.errors import install_handlers
@@ -89,6 +90,8 @@ def create_app(
         app.include_router(router)
     app.add_middleware(LimitBodySize, limit=options.max_body_bytes)
     app.add_middleware(BearerFirst, expected_token=state.expected_token if options.auth else None)
+    if options.added_latency_ms > 0:
+        app.add_middleware(AddedLatency, latency_ms=options.added_latency_ms)
     # Outermost, so refused calls (401 and 413 included) are counted too.
     app.add_middleware(CountModelCalls, telemetry=state.telemetry, deployment_crn=identity.deployment_crn)
     return app

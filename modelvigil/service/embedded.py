@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -176,7 +176,11 @@ def _free_port(wanted: int | None) -> int:
 
 @contextmanager
 def run_in_subprocess(
-    settings: Settings, startup_timeout_s: float = 180.0, *, port: int | None = None
+    settings: Settings,
+    startup_timeout_s: float = 180.0,
+    *,
+    port: int | None = None,
+    serve_args: Sequence[str] = (),
 ) -> Iterator[str]:
     """`modelvigil serve` in a child process on `port` if it is free, else on a free loopback port,
     for as long as the block runs.
@@ -205,6 +209,7 @@ def run_in_subprocess(
                     str(port),
                     "--exit-with-parent",
                     str(os.getpid()),
+                    *serve_args,
                 ],
                 env=env,
                 stdout=log,

@@ -24,3 +24,5 @@ class ServiceOptions:
     # Processes that parse bodies over 1 MB, so that one big call stalls nobody (see `parse_pool`);
     # 0 parses them in threads, for a service that may not start processes.
     parse_workers: int = 1
+    # Added to every answer, to rehearse a remote endpoint's round trip on loopback (`added_latency`).
+    added_latency_ms: float = 0.0

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from modelvigil.protocol import LABEL_KEY, now_ms
 from modelvigil.store import live_counts, metrics_pages
+from modelvigil.store.bulk import BulkWrites
 from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
 from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor
 from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys
@@ -69,12 +70,7 @@ class MetricsStore:
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         # Statements built once: building them per call showed in the service's profile.
         self._count_live = live_counts.upsert(live, self._insert)
-        self._insert_plain = self._insert(records).returning(records.c.prediction_uuid)
-        self._insert_keyed = (
-            self._insert(records)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(records.c.prediction_uuid)
-        )
+        self._bulk = BulkWrites(self.engine.dialect.name, records, delayed)
         self._schema_ready = False
         self._delayed_keys = DelayedKeys()
         with suppress(StoreUnavailable):  # a store that is down now may be up by the first call
@@ -140,10 +136,11 @@ class MetricsStore:
             )
         if not rows:
             return []
-        stmt = self._insert_keyed if first_of_key else self._insert_plain
         earlier: dict[str, StoredPrediction] = {}
         with self._connect(write=True) as conn:
-            inserted = set(conn.execute(stmt, rows).scalars().all())
+            inserted: set[str] = set()
+            for chunk in _chunks(rows, _CHUNK):
+                inserted |= self._bulk.insert_records(conn, chunk, keyed=bool(first_of_key))
             counts = live_counts.prediction_counts(
                 (r.model_deployment_crn, r.start_ms, r.metrics) for r in recs if r.prediction_uuid in inserted
             )
@@ -151,13 +148,10 @@ class MetricsStore:
             lost_keys = [k for k, i in first_of_key.items() if recs[i].prediction_uuid not in inserted]
             hashes: dict[str, str | None] = {}
             for chunk in _chunks(lost_keys, _CHUNK):
-                query = select(
-                    records.c.idempotency_key,
-                    records.c.prediction_uuid,
-                    records.c.metrics,
-                    records.c.request_hash,
-                ).where(records.c.idempotency_key.in_(chunk))
-                for key, uuid_, metrics, request_hash in conn.execute(query):
+                wanted = ("idempotency_key", "prediction_uuid", "metrics", "request_hash")
+                for key, uuid_, metrics, request_hash in self._bulk.stored_among(
+                    conn, "idempotency_key", chunk, *wanted
+                ):
                     earlier[key] = StoredPrediction(uuid_, json.loads(metrics), replayed=True)
                     hashes[key] = request_hash
         for key, i in first_of_key.items():
@@ -253,31 +247,14 @@ class MetricsStore:
             judged = []  # for the live counters: what each label replaces, on which prediction
             for chunk in _chunks(uuids, _CHUNK):
                 if not labels:
-                    query = select(records.c.prediction_uuid).where(records.c.prediction_uuid.in_(chunk))
-                    known.update(conn.execute(query).scalars().all())
+                    known.update(
+                        u
+                        for (u,) in self._bulk.stored_among(conn, "prediction_uuid", chunk, "prediction_uuid")
+                    )
                     continue
-                old = delayed.alias("old")
-                query = (
-                    select(
-                        records.c.prediction_uuid,
-                        records.c.model_deployment_crn,
-                        records.c.start_ms,
-                        records.c.metrics,
-                        old.c.value,
-                    )
-                    .select_from(
-                        records.outerjoin(
-                            old,
-                            and_(
-                                old.c.prediction_uuid == records.c.prediction_uuid,
-                                old.c.key == LABEL_KEY,
-                            ),
-                        )
-                    )
-                    .where(records.c.prediction_uuid.in_(chunk))
-                    .with_for_update(of=records)  # Postgres: one label update per uuid at a time
-                )
-                for uuid_, crn, start_ms, metrics, previous in conn.execute(query):
+                for uuid_, crn, start_ms, metrics, previous in self._bulk.predictions_to_label(
+                    conn, chunk, LABEL_KEY
+                ):
                     known.add(uuid_)
                     if uuid_ in labels:
                         judged.append((crn, start_ms, metrics, previous, labels[uuid_]))
@@ -285,13 +262,8 @@ class MetricsStore:
             if unknown:
                 raise UnknownPredictions(unknown)
             live_counts.add(conn, self._count_live, live_counts.label_counts(judged))
-            stmt = self._insert(delayed)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["prediction_uuid", "key"],
-                set_={"value": stmt.excluded.value, "arrived_ms": stmt.excluded.arrived_ms},
-            )
             for chunk in _chunks(rows, _CHUNK):
-                conn.execute(stmt, chunk)
+                self._bulk.upsert_delayed(conn, chunk)
 
         self._write(write)
         return len(rows)
