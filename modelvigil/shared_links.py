@@ -38,25 +38,38 @@ class LinkRefused(Exception):
     """Why a shared link opens nothing (bad signature, expired, not a shareable folder)."""
 
 
+class WeakSigningKey(Exception):
+    """The home's key file is blank or too short to sign with: a blank secret is no secret."""
+
+
+KEY_BYTES = 32
+
+
 def signing_key(home: Path) -> bytes:
     """The home's link-signing key, made on first use (by the service or a flow, whichever is first)."""
     path = home / KEY_FILE
     try:
-        return path.read_bytes()
+        return _strong(path.read_bytes(), path)
     except FileNotFoundError:
         pass
     private_dir(home)
     staged = home / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(staged, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(secrets.token_bytes(32))
+        out.write(secrets.token_bytes(KEY_BYTES))
     try:
         os.link(staged, path)  # atomic and never replaces: two first users agree on one key
     except FileExistsError:
         pass
     finally:
         staged.unlink()
-    return path.read_bytes()
+    return _strong(path.read_bytes(), path)
+
+
+def _strong(key: bytes, path: Path) -> bytes:
+    if len(key) < KEY_BYTES:
+        raise WeakSigningKey(f"{path} holds {len(key)} bytes, not a key: delete it, and a new one is made")
+    return key
 
 
 def shareable_folder(home: Path, folder: Path) -> str | None:
@@ -112,4 +125,8 @@ def shared_url(base_url: str, home: Path, folder: Path, file: str = "index.html"
     relative = shareable_folder(home, folder)
     if relative is None:
         return None
-    return base_url.rstrip("/") + signed_path(signing_key(home), relative, file)
+    try:
+        key = signing_key(home)
+    except WeakSigningKey:
+        return None  # the service refuses such a key too: a link would open nothing
+    return base_url.rstrip("/") + signed_path(key, relative, file)

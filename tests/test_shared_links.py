@@ -10,7 +10,15 @@ import time
 import pytest
 import requests
 
-from modelvigil.shared_links import KEY_FILE, LinkRefused, check, shared_url, signed_path, signing_key
+from modelvigil.shared_links import (
+    KEY_FILE,
+    LinkRefused,
+    WeakSigningKey,
+    check,
+    shared_url,
+    signed_path,
+    signing_key,
+)
 
 
 @pytest.fixture
@@ -98,3 +106,15 @@ def test_only_report_and_data_docs_folders_under_the_home_get_links(settings, re
         check(key, token, "reports/x/../y/index.html")
     with pytest.raises(LinkRefused, match="expired"):
         check(key, token, "reports/x/index.html", now=time.time() + 8 * 86400)
+
+
+def test_a_blank_signing_key_signs_nothing_and_opens_nothing(settings, report, make_service):
+    (settings.home / KEY_FILE).write_bytes(b"")
+    with pytest.raises(WeakSigningKey):
+        signing_key(settings.home)
+    assert shared_url("http://127.0.0.1:1", settings.home, report) is None
+    svc = make_service()  # starts, and serves everything but shared links
+    forged = signed_path(b"", "reports/20261128T041500Z")
+    answer = requests.get(svc.url + forged, timeout=10)
+    assert answer.status_code == 404 and "link-signing key is blank" in answer.text
+    assert requests.get(f"{svc.url}/health", timeout=10).ok

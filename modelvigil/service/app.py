@@ -15,6 +15,7 @@ over the size limit, 422 wrong content, 429 all replicas busy, 503 store unreach
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ from modelvigil.service.parse_pool import ParsePool
 from modelvigil.service.scoring import BatchScorer
 from modelvigil.service.telemetry import PROCESS_SAMPLE_S, CountModelCalls, RequestTelemetry
 from modelvigil.settings import ServiceIdentity
-from modelvigil.shared_links import signing_key
+from modelvigil.shared_links import WeakSigningKey, signing_key
 from modelvigil.store import MetricsStore
 
 
@@ -41,6 +42,18 @@ async def _sample_process(telemetry: RequestTelemetry) -> None:
     while True:
         telemetry.sample_process()
         await asyncio.sleep(PROCESS_SAMPLE_S)
+
+
+def _link_key(home: Path | None) -> bytes | None:
+    """The home's link-signing key; None (no link opens, each says why) when there is no home or
+    its key file is blank: the service still serves everything else."""
+    if home is None:
+        return None
+    try:
+        return signing_key(home)
+    except WeakSigningKey as exc:
+        logging.getLogger(__name__).warning("shared links off: %s", exc)
+        return None
 
 
 def create_app(
@@ -61,7 +74,7 @@ def create_app(
         expected_token=identity.api_key.get_secret_value().encode(),
         parse_pool=ParsePool(options.parse_workers) if options.parse_workers else None,
         home=home,
-        link_key=signing_key(home) if home is not None else None,
+        link_key=_link_key(home),
     )
 
     @asynccontextmanager

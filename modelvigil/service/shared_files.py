@@ -60,7 +60,11 @@ async def shared(token: str, rest: str, request: Request) -> Response:
     service = request.app.state.service
     home, key = service.home, service.link_key
     if home is None or key is None:
-        return _refused(404, "this service shares no files (it was started without a home)")
+        return _refused(
+            404,
+            "this service opens no shared links: it has no home, or the home's link-signing key is "
+            "blank (delete link-signing.key in the home and restart the service)",
+        )
     try:
         wanted = check(key, token, rest)
     except LinkRefused as exc:
