@@ -9,6 +9,7 @@ range gives empty tables and a note saying so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile
 from modelvigil.analysis.performance import wilson_interval, window_quality
 from modelvigil.analysis.performance_drift import PerformanceReference
+from modelvigil.analysis.reference_sample import reference_rows
 from modelvigil.analysis.windows import Windowing
 from modelvigil.protocol import LABEL_KEY
 
@@ -39,10 +41,11 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     profile: ReferenceProfile | None = None  # the reference's statistics, as drift was measured against
     reference_span_ms: tuple[int, int] | None = None  # when the reference's predictions were made
+    sketch: Any = None  # a streamed analysis's `StreamSketch` (it keeps no `records`) for the plots
 
     @property
     def empty(self) -> bool:
-        return self.records.empty
+        return not self.overall.get("predictions")
 
 
 def first_rows(records: pd.DataFrame) -> pd.DataFrame:
@@ -117,10 +120,10 @@ def analyse(
         notes.append(f"reference: the earliest {cut} predictions of the range (no reference period given)")
     elif reference.empty:
         notes.append("the reference period holds no records: drift not measured")
-    profile = ReferenceProfile.fit(reference, features, ["prediction"]) if not reference.empty else None
+    span = _span(reference)
     if not reference.empty and "label" not in reference:
         reference, _ = _prepare(reference)
-    performance = PerformanceReference.fit(reference) if not reference.empty else None
+    profile, performance = fit_reference(reference, features)
     if performance is None and not reference.empty:
         notes.append("the reference holds too few labels: accuracy is held against the floor only")
 
@@ -169,8 +172,19 @@ def analyse(
         overall=overall,
         notes=notes,
         profile=profile,
-        reference_span_ms=_span(reference),
+        reference_span_ms=span,
     )
+
+
+def fit_reference(
+    reference: pd.DataFrame, features: list[str]
+) -> tuple[ReferenceProfile | None, PerformanceReference | None]:
+    """Drift and performance references, fitted on the reference's rows (at most
+    `REFERENCE_ROWS` of them, chosen as `reference_sample` says: the streamed analysis fits the same)."""
+    if reference.empty:
+        return None, None
+    rows = reference_rows(reference)
+    return ReferenceProfile.fit(rows, features, ["prediction"]), PerformanceReference.fit(rows)
 
 
 def _span(reference: pd.DataFrame) -> tuple[int, int] | None:

@@ -117,8 +117,12 @@ class ReferenceProfile:
     def categorical_drift(self, name: str, values: pd.Series) -> dict[str, float]:
         """Jensen-Shannon distance of one window's value mix, and the p-value of a chi-square test
         of window against reference counts (both samples' noise counted, not just the window's)."""
+        return self.categorical_counts_drift(name, values.dropna().value_counts())
+
+    def categorical_counts_drift(self, name: str, counts: pd.Series) -> dict[str, float]:
+        """`categorical_drift` from the window's counts per value (what a streamed window keeps)."""
         ref = self.categorical[name]
-        counts = values.dropna().value_counts()
+        counts = counts[counts > 0]
         if counts.empty:
             return {"js": math.nan, "chi2_pvalue": math.nan}
         categories = list(dict.fromkeys([*ref.categories, *counts.index]))

@@ -179,10 +179,15 @@ def _rates(base_rate: float, shift: float) -> tuple[float, float]:
     return p0, min(p0 * shift, 0.999)
 
 
-def _bernoulli_cusum(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
-    """CUSUM of the log-likelihood ratio of an error rate `shift` x `base_rate` against `base_rate`."""
+def _bernoulli_steps(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
+    """Each prediction's log-likelihood ratio of an error rate `shift` x `base_rate` against `base_rate`."""
     p0, p1 = _rates(base_rate, shift)
-    return sequential.cusum(np.where(errors, np.log(p1 / p0), np.log((1 - p1) / (1 - p0))))
+    return np.where(errors, np.log(p1 / p0), np.log((1 - p1) / (1 - p0)))
+
+
+def _bernoulli_cusum(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
+    """CUSUM of `_bernoulli_steps`."""
+    return sequential.cusum(_bernoulli_steps(errors, base_rate, shift))
 
 
 def cusum_limit(base_rate: float, shift: float, quiet_observations: float) -> float:

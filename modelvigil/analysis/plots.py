@@ -117,35 +117,52 @@ def _middles(w: pd.DataFrame) -> pd.Series:
     return _times((w["start_ms"] + w["end_ms"]) / 2)
 
 
+def _calls(a: Analysis) -> tuple[pd.DataFrame, int]:
+    """(start_ms, latency_ms) of the calls there are to draw, and how many calls there were."""
+    if a.sketch is not None:
+        return a.sketch.calls, a.sketch.total_calls
+    calls = first_rows(a.records)[["start_ms", "latency_ms"]]
+    return calls, len(calls)
+
+
+def _latency_bins(a: Analysis, calls: pd.DataFrame) -> pd.DataFrame:
+    """p50/p95 and the range per time bin: t, p50, p95, low, high."""
+    if a.sketch is not None:
+        return a.sketch.latency_bins
+    bins = pd.cut(calls["start_ms"], LATENCY_BINS, labels=False)
+    grouped = calls.groupby(bins)
+    return pd.DataFrame(
+        {
+            "t": grouped["start_ms"].mean(),
+            "p50": grouped["latency_ms"].quantile(0.5),
+            "p95": grouped["latency_ms"].quantile(0.95),
+            "low": grouped["latency_ms"].min(),
+            "high": grouped["latency_ms"].max(),
+        }
+    )
+
+
 def latency_over_time(a: Analysis, t: Thresholds, path: Path) -> Path | None:
-    calls = first_rows(a.records)
-    if calls.empty:
+    calls, total = _calls(a)
+    if not total:
         return None
     fig, ax = _figure(PLOTS["latency_over_time"])
-    if len(calls) <= SCATTER_MAX_CALLS:
+    if total <= SCATTER_MAX_CALLS:
         sns.scatterplot(
             x=_times(calls["start_ms"]).to_numpy(), y=calls["latency_ms"].to_numpy(), s=8, alpha=0.5, ax=ax,
             linewidth=0, label="a call",
         )  # fmt: skip
+        highest = float(calls["latency_ms"].max())
     else:
         # A million dots are one blot and cost seconds to draw: show p50/p95 and the range per bin.
-        bins = pd.cut(calls["start_ms"], LATENCY_BINS, labels=False)
-        grouped = calls.groupby(bins)
-        per_bin = pd.DataFrame(
-            {
-                "t": grouped["start_ms"].mean(),
-                "p50": grouped["latency_ms"].quantile(0.5),
-                "p95": grouped["latency_ms"].quantile(0.95),
-                "low": grouped["latency_ms"].min(),
-                "high": grouped["latency_ms"].max(),
-            }
-        )
+        per_bin = _latency_bins(a, calls)
         x = _times(per_bin["t"]).to_numpy()
         ax.fill_between(x, per_bin["low"], per_bin["high"], alpha=0.15, label="min to max")
         ax.plot(x, per_bin["p50"], label="p50")
         ax.plot(x, per_bin["p95"], label="p95")
+        highest = float(per_bin["high"].max())
     _marks(ax, a)
-    _threshold(ax, t.max_p95_latency_ms, float(calls["latency_ms"].max()), "p95 limit")
+    _threshold(ax, t.max_p95_latency_ms, highest, "p95 limit")
     ax.set(ylabel="server latency (ms, end - start)")
     _time_axis(ax)
     _legend(ax, "upper right")
@@ -180,19 +197,26 @@ def accuracy_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
 
 
 def latency_distribution(a: Analysis, t: Thresholds, path: Path) -> Path | None:
-    calls = first_rows(a.records)["latency_ms"].dropna()
-    if calls.empty:
+    if a.sketch is not None:
+        tally = a.sketch.latency
+        values = np.array(sorted(tally), dtype=float)
+        weights = np.array([tally[v] for v in sorted(tally)], dtype=float)
+    else:
+        values = first_rows(a.records)["latency_ms"].dropna().to_numpy(dtype=float)
+        weights = np.ones(values.size)
+    if values.size == 0:
         return None
     fig, ax = _figure(PLOTS["latency_distribution"])
     # Binned by numpy first: seaborn's own binning of a million values takes over a second.
-    counts, edges = np.histogram(calls, bins=40)
+    counts, edges = np.histogram(values, bins=40, weights=weights)
     binned = pd.DataFrame({"latency_ms": edges[:-1], "calls": counts})
     sns.histplot(
         binned, x="latency_ms", weights="calls", bins=len(counts), binrange=(edges[0], edges[-1]), ax=ax
     )
     for q, style in ((50, ":"), (95, "--"), (99, "-.")):
-        value = calls.quantile(q / 100)
-        ax.axvline(value, color="k", ls=style, lw=1, label=f"p{q} {value:.1f} ms")
+        value = a.overall.get(f"latency_p{q}_ms")
+        if value is not None:
+            ax.axvline(value, color="k", ls=style, lw=1, label=f"p{q} {value:.1f} ms")
     if t.max_p95_latency_ms <= 2 * edges[-1]:
         ax.axvline(t.max_p95_latency_ms, color="tab:red", ls="--", lw=1, label="p95 limit")
     ax.set(xlabel="server latency (ms)", ylabel="calls")
@@ -317,24 +341,26 @@ def confusion_matrix(a: Analysis, t: Thresholds, path: Path) -> Path | None:
 def feature_distribution(a: Analysis, t: Thresholds, feature: str, path: Path) -> Path | None:
     """The reference's values of `feature` against those of the window where its PSI peaked."""
     column = FEATURE_PREFIX + feature
-    if a.profile is None or column not in a.profile.numeric or column not in a.records:
+    if a.profile is None or column not in a.profile.numeric:
+        return None
+    if a.sketch is None and column not in a.records:
         return None
     rows = a.drift[a.drift["feature"] == feature].dropna(subset=["psi"])
     if rows.empty:
         return None
     worst = rows.loc[rows["psi"].idxmax()]
     window = int(worst["window"])
-    current = pd.to_numeric(a.records.loc[a.records["window"] == window, column], errors="coerce").dropna()
     reference = a.profile.numeric[column].sample
     fig, ax = _figure(FEATURE_PLOT.format(feature=feature), size=(6, 3.6))
-    both = np.concatenate([reference, current.to_numpy()])
-    # The outer 0.5% on each side cut: one extreme value would squeeze the rest into a few bins.
-    low, high = np.quantile(both[np.isfinite(both)], [0.005, 0.995])
-    edges = np.linspace(low, high, 41) if high > low else 40
-    ax.hist(reference, bins=edges, density=True, alpha=0.5, color="tab:gray", label="reference")
     start = _times(np.array([a.windows.set_index("window").loc[window, "start_ms"]])).iloc[0]
-    ax.hist(current, bins=edges, density=True, alpha=0.55, color="tab:orange",
-            label=f"window {window} (from {start:%m-%d %H:%M})")  # fmt: skip
+    label = f"window {window} (from {start:%m-%d %H:%M})"
+    if a.sketch is not None:
+        _binned_distribution(ax, a, feature, window, reference, label)
+    else:
+        current = pd.to_numeric(
+            a.records.loc[a.records["window"] == window, column], errors="coerce"
+        ).dropna()
+        _sampled_distribution(ax, current.to_numpy(), reference, label)
     ax.set(xlabel=f"{feature} (outer 0.5% on each side not drawn)", ylabel="density")
     limit = max(t.max_psi, float(worst["psi_critical"]))
     ax.set_title(
@@ -342,6 +368,38 @@ def feature_distribution(a: Analysis, t: Thresholds, feature: str, path: Path) -
     )
     _legend(ax, "upper right")
     return _save(fig, path)
+
+
+def _sampled_distribution(ax: plt.Axes, current: np.ndarray, reference: np.ndarray, label: str) -> None:
+    both = np.concatenate([reference, current])
+    # The outer 0.5% on each side cut: one extreme value would squeeze the rest into a few bins.
+    low, high = np.quantile(both[np.isfinite(both)], [0.005, 0.995])
+    edges = np.linspace(low, high, 41) if high > low else 40
+    ax.hist(reference, bins=edges, density=True, alpha=0.5, color="tab:gray", label="reference")
+    ax.hist(current, bins=edges, density=True, alpha=0.55, color="tab:orange", label=label)
+
+
+def _binned_distribution(
+    ax: plt.Axes, a: Analysis, feature: str, window: int, reference: np.ndarray, label: str
+) -> None:
+    """A streamed window keeps its values as counts on the reference's fine bins: drawn as a
+    density over those bins, 40 at a time (its values beyond the reference's range not drawn)."""
+    edges = a.sketch.feature_edges[feature]
+    inside = a.sketch.feature_fine[(feature, window)][1:-1].astype(float)
+    low, high = np.quantile(reference, [0.005, 0.995])
+    coarse = np.linspace(low, high, 41) if high > low else np.linspace(edges[0], edges[-1], 41)
+    middles = (edges[:-1] + edges[1:]) / 2
+    current = np.histogram(middles, bins=coarse, weights=inside)[0]
+    ref = np.histogram(reference, bins=coarse)[0]
+    for values, color, name, alpha in (
+        (ref, "tab:gray", "reference", 0.5),
+        (current, "tab:orange", label, 0.55),
+    ):
+        total = values.sum()
+        if total:
+            ax.stairs(
+                values / total / np.diff(coarse), coarse, fill=True, alpha=alpha, color=color, label=name
+            )
 
 
 DRAWERS: dict[str, Callable[[Analysis, Thresholds, Path], Path | None]] = {

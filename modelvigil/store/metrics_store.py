@@ -363,11 +363,30 @@ class MetricsStore:
     ) -> pd.DataFrame:
         """Prediction records as one row per scored row, delayed metrics merged (shape: see
         `record_frames`). Read in blocks, so memory holds one block's JSON at a time."""
+        parts = list(
+            self.iter_frames(
+                model_deployment_crn, start_timestamp_ms, end_timestamp_ms, model_crn, model_build_crn
+            )
+        )
+        if not parts:
+            return empty_frame()
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+    def iter_frames(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+        block: int = _READ_BLOCK,
+    ) -> Iterator[pd.DataFrame]:
+        """`read_frame`'s rows, `block` records at a time, in time order (server-side cursor on
+        Postgres): the streamed monitoring reads any range in bounded memory."""
         where = self._where(
             model_deployment_crn, model_crn, model_build_crn, start_timestamp_ms, end_timestamp_ms
         )
         where = and_(where, records.c.prediction_uuid.is_not(None))
-        parts = []
         with self._connect(write=False) as conn:
             keys = list(conn.execute(DELAYED_KEYS).scalars())
             if len(keys) > MAX_DELAYED_KEYS:  # only a store written before the limit was enforced
@@ -378,11 +397,8 @@ class MetricsStore:
             stmt = frame_statement(keys, where, self.engine.dialect)
             # The driver's own cursor: SQLAlchemy's Row objects cost more than the parsing does.
             with raw_cursor(conn, stmt, self.engine.dialect) as cursor:
-                while block := cursor.fetchmany(_READ_BLOCK):
-                    parts.append(frame_block(block, keys))
-        if not parts:
-            return empty_frame()
-        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+                while rows := cursor.fetchmany(block):
+                    yield frame_block(rows, keys)
 
     def read_aggregates_frame(
         self,

@@ -90,6 +90,23 @@ def _spread(col: pa.ChunkedArray | pa.Array, lengths: np.ndarray, parent: np.nda
         col_lengths = pc.fill_null(pc.list_value_length(col), -1).to_numpy(zero_copy_only=False)
         if np.array_equal(col_lengths, lengths):
             return pc.list_flatten(col).to_pandas()
+        present = col_lengths == lengths
+        if (present | (col_lengths == -1)).all():
+            # Records without this metric (a feature some calls did not send) leave their rows
+            # empty; the others are spread as usual, so the column stays numeric.
+            flat = pc.list_flatten(col).to_numpy(zero_copy_only=False)
+            starts = (np.cumsum(lengths) - lengths)[present]
+            sizes = lengths[present]
+            positions = (
+                np.repeat(starts, sizes) + np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            )
+            out = np.full(
+                len(parent),
+                np.nan if flat.dtype.kind == "f" else None,
+                dtype=flat.dtype if flat.dtype.kind == "f" else object,
+            )
+            out[positions] = flat
+            return pd.Series(out)
         return pd.Series(col.to_pylist(), dtype=object).iloc[parent].reset_index(drop=True)
     return col.to_pandas().iloc[parent].reset_index(drop=True)
 
