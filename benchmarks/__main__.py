@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B5, B8 and B9, print a table, write
+"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B6, B8 and B9, print a table, write
 JSON (default `benchmarks/results/latest.json`). B1 brings B1-rtt (the same against a service that
 answers 20 ms late), B2 brings B2-postgres (the service's store on Postgres).
 
@@ -36,6 +36,7 @@ SIZES = {
         "scaling_b5": [10_000, 100_000, 1_000_000],
         "edges_seconds_b8": 10,
         "records_b9": 1_000_000,
+        "records_b6": 10_000_000,
     },
     "quick": {
         "requests_b1": 1_000,
@@ -49,9 +50,10 @@ SIZES = {
         "scaling_b5": [2_000, 6_000, 20_000],
         "edges_seconds_b8": 3,
         "records_b9": 20_000,
+        "records_b6": 1_000_000,
     },
 }
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B8", "B9")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B8", "B9")
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 REMOTE_LATENCY_MS = 20  # B1-rtt: a gateway and a network between client and endpoint
 
@@ -156,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
 
         got = monitoring_bench.run(records=sizes["records_b3"], scaling=sizes["scaling_b5"])
         results += [r for r in got if r.id in only]
+    if "B6" in only:
+        from benchmarks import streaming_bench
+
+        results.append(streaming_bench.run(records=sizes["records_b6"], postgres=mode == "full"))
     if "B9" in only:
         from benchmarks import metrics_read_bench
 

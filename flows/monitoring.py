@@ -44,7 +44,7 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
     folder = Path(config.output_dir) if config.output_dir else settings.home / "reports" / stamp
 
     records = load_records(settings, config, time_range)
-    analysis = analyse_records(records, config)
+    analysis = analyse_records(records, config, time_range)
     model_name = _model_name(settings, records.deployment_crn)
     context = {
         "model_name": model_name,

@@ -15,11 +15,12 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from modelvigil.analysis.alerts import RUN_EVENT, resource_id, run_payload
-from modelvigil.analysis.analyse import FEATURE_PREFIX, Analysis, analyse, feature_columns
+from modelvigil.analysis.analyse import Analysis
 from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.plots import draw_all
 from modelvigil.analysis.readers import Records, read_records
 from modelvigil.analysis.report import SHOWN_ALERTS, data_uri, json_safe, plot_title, write_report
+from modelvigil.analysis.streaming import analyse_blocks
 from modelvigil.analysis.summary import headline
 from modelvigil.service.embedded import home_service_url
 from modelvigil.settings import Settings
@@ -41,19 +42,14 @@ def load_records(settings: Settings, config: MonitoringConfig, time_range: tuple
         time_range=time_range,
         reference_range=config.reference_range_ms(),
     )
-    get_run_logger().info(
-        "read %d scored rows and %d aggregates of %s from the %s",
-        len(records.frame),
-        len(records.aggregates),
-        records.deployment_crn,
-        records.source,
-    )
+    get_run_logger().info("streaming the records of %s from the %s", records.deployment_crn, records.source)
     return records
 
 
 @task(name="analyse", cache_policy=NO_CACHE)
-def analyse_records(records: Records, config: MonitoringConfig) -> Analysis:
-    return analyse(records.frame, records.aggregates, config, records.reference)
+def analyse_records(records: Records, config: MonitoringConfig, time_range: tuple[int, int]) -> Analysis:
+    """Streamed: memory holds one block of records and the windows' sums (`analysis.streaming`)."""
+    return analyse_blocks(records.blocks, records.aggregates, config, time_range, records.reference_blocks)
 
 
 @task(name="render-report", cache_policy=NO_CACHE)
@@ -63,7 +59,7 @@ def render_report(
     """The plots (every feature's distribution with `plot_all_features`, else the drifted ones')
     and the report; returns the plots by name, `index.html` under "index"."""
     features = (
-        [name.removeprefix(FEATURE_PREFIX) for name in feature_columns(analysis.records)]
+        list(analysis.drift["feature"].unique())
         if config.plot_all_features
         else headline(analysis).drifted_features
     )

@@ -1,13 +1,15 @@
 """Where the monitoring flow reads prediction records from, and in which shape.
 
-Fast path: the metrics store itself (`MetricsStore.read_frame`: SQL filtered by deployment and
-time, parsed column-wise), whenever it is reachable: an explicit store URL, or the embedded
-default on this machine. Otherwise CML's path: `read_metrics` over the service's HTTP routes, or
-CML's own SDK inside a workspace, converted to the same frame.
+Fast path: the metrics store itself (`MetricsStore.iter_frames`: SQL filtered by deployment and
+time, parsed column-wise, streamed a block at a time for `analysis.streaming`), whenever it is
+reachable: an explicit store URL, or the embedded default on this machine. Otherwise CML's path:
+`read_metrics` over the service's HTTP routes, a page at a time, or CML's own SDK inside a
+workspace (which reads all at once), converted to the same frame a block at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,13 +24,31 @@ class NoDeployment(LookupError):
     """The deployment to monitor could not be named or found."""
 
 
+STREAM_BLOCK = 20_000  # records per block when streaming: the peak memory of a monitoring run
+
+
 @dataclass
 class Records:
-    frame: pd.DataFrame  # one row per scored row (read_frame's shape)
-    aggregates: pd.DataFrame
-    reference: pd.DataFrame | None
+    """The range to monitor, streamed: each call of `blocks` (`reference_blocks`) reads it anew,
+    a block of rows (`read_frame`'s shape) at a time, in time order."""
+
+    blocks: Callable[[], Iterator[pd.DataFrame]]
+    reference_blocks: Callable[[], Iterator[pd.DataFrame]] | None
+    # Tracked aggregate records; a callable when they come with the streamed records (HTTP).
+    aggregates: pd.DataFrame | Callable[[], pd.DataFrame]
     deployment_crn: str
     source: str  # "store" or "read_metrics", for the report
+
+
+def _store_blocks(url: str, crn: str, time_range: tuple[int, int]) -> Callable[[], Iterator[pd.DataFrame]]:
+    def blocks() -> Iterator[pd.DataFrame]:
+        store = MetricsStore(url)
+        try:
+            yield from store.iter_frames(crn, *time_range, block=STREAM_BLOCK)
+        finally:
+            store.close()
+
+    return blocks
 
 
 def _reads_store(settings: Settings) -> bool:
@@ -77,26 +97,58 @@ def read_records(
 ) -> Records:
     if _reads_store(settings):
         crn = _embedded_deployment(settings, deployment_crn)
-        store = MetricsStore(settings.resolved_store_url())
+        url = settings.resolved_store_url()
+        store = MetricsStore(url)
         try:
-            frame = store.read_frame(crn, *time_range)
             aggregates = store.read_aggregates_frame(crn, *time_range)
-            reference = store.read_frame(crn, *reference_range) if reference_range else None
         finally:
             store.close()
-        return Records(frame, aggregates, reference, crn, "store")
+        return Records(
+            _store_blocks(url, crn, time_range),
+            _store_blocks(url, crn, reference_range) if reference_range else None,
+            aggregates,
+            crn,
+            "store",
+        )
 
     conn = connect(settings)
     try:
         crn = deployment_crn or conn.deployment.latest_deployment_crn
-        result = conn.metrics.read_metrics(crn, *time_range)
-        reference = (
-            frame_from_cml_records(conn.metrics.read_metrics(crn, *reference_range))
-            if reference_range
-            else None
-        )
     finally:
         conn.close()
+    main = _ServiceRecords(settings, crn, time_range)
+    reference = _ServiceRecords(settings, crn, reference_range) if reference_range else None
     return Records(
-        frame_from_cml_records(result), aggregates_from_cml_records(result), reference, crn, "read_metrics"
+        main.blocks, reference.blocks if reference is not None else None, main.aggregates, crn, "read_metrics"
     )
+
+
+class _ServiceRecords:
+    """`read_metrics` over HTTP (or CML's SDK), a block of records at a time. The aggregate
+    records come in the same stream: each pass collects them anew, so after the analysis's last
+    (whole) pass `aggregates()` holds them all."""
+
+    def __init__(self, settings: Settings, crn: str, time_range: tuple[int, int]) -> None:
+        self.settings, self.crn, self.time_range = settings, crn, time_range
+        self._aggregates: list[dict] = []
+
+    def blocks(self) -> Iterator[pd.DataFrame]:
+        self._aggregates = []
+        conn = connect(self.settings)
+        try:
+            chunk: list[dict] = []
+            for record in conn.metrics.iter_metrics(self.crn, *self.time_range):
+                if not record.get("predictionUuid"):
+                    self._aggregates.append(record)
+                    continue
+                chunk.append(record)
+                if len(chunk) >= STREAM_BLOCK:
+                    yield frame_from_cml_records({"metrics": chunk})
+                    chunk = []
+            if chunk:
+                yield frame_from_cml_records({"metrics": chunk})
+        finally:
+            conn.close()
+
+    def aggregates(self) -> pd.DataFrame:
+        return aggregates_from_cml_records({"metrics": self._aggregates})

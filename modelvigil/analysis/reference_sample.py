@@ -10,10 +10,12 @@ very same reference, and memory stays bounded however long the reference period 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-REFERENCE_ROWS = 200_000  # deciles and a 20k KS sample are steady long before this
+REFERENCE_ROWS = 100_000  # deciles and a 20k KS sample are steady long before this
 
 
 def _hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -25,8 +27,8 @@ class ReferenceSampler:
     """Folds blocks of rows into the `limit` rows of smallest hash; `frame()` gives them in
     time order (as the rows came)."""
 
-    def __init__(self, limit: int = REFERENCE_ROWS) -> None:
-        self.limit = limit
+    def __init__(self, limit: int = REFERENCE_ROWS, keep: Callable[[str], bool] | None = None) -> None:
+        self.limit, self.keep = limit, keep  # keep: the columns worth holding (default: all)
         self.rows = 0  # every row offered, kept or not
         self._kept: pd.DataFrame | None = None
         self._order = 0
@@ -35,6 +37,8 @@ class ReferenceSampler:
         if block.empty:
             return
         self.rows += len(block)
+        if self.keep is not None:
+            block = block[[c for c in block.columns if self.keep(c)]]
         block = block.assign(_hash=_hashes(block), _order=np.arange(self._order, self._order + len(block)))
         self._order += len(block)
         kept = block if self._kept is None else pd.concat([self._kept, block], ignore_index=True)

@@ -57,6 +57,7 @@ from modelvigil.analysis.performance_drift import (
 )
 from modelvigil.analysis.reference_sample import ReferenceSampler
 from modelvigil.analysis.windows import DEFAULT_WINDOWS, WindowKind, by_time
+from modelvigil.protocol import LABEL_KEY
 
 Blocks = Callable[[], Iterable[pd.DataFrame]]
 FINE_BINS = 1_000
@@ -498,14 +499,23 @@ def _latency_bins(fold: _Fold) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["t", "p50", "p95", "low", "high"])
 
 
+# What a reference is fitted on (and its sampler keeps): the rest of a record is not held.
+_REFERENCE_BASE = {"prediction_uuid", "row", "start_ms", "end_ms", "prediction", "probability", LABEL_KEY}
+
+
+def _reference_column(name: str) -> bool:
+    return name in _REFERENCE_BASE or name.startswith(FEATURE_PREFIX)
+
+
 def analyse_blocks(
     blocks: Blocks,
-    aggregates: pd.DataFrame,
+    aggregates: pd.DataFrame | Callable[[], pd.DataFrame],
     config: MonitoringConfig,
     time_range: tuple[int, int],
     reference_blocks: Blocks | None = None,
 ) -> Analysis:
-    """`analyse`'s answers, read block by block (see the module's note on passes and memory)."""
+    """`analyse`'s answers, read block by block (see the module's note on passes and memory).
+    `aggregates` may be a callable, asked once every pass is done (they may come with the blocks)."""
     notes: list[str] = []
     count_windows = config.windowing().kind is WindowKind.count and config.window_size is None
     total = sum(len(block) for block in blocks()) if count_windows or reference_blocks is None else None
@@ -513,7 +523,7 @@ def analyse_blocks(
         notes.append("no prediction records in the requested range")
         return _empty(notes)
 
-    sampler = ReferenceSampler()
+    sampler = ReferenceSampler(keep=_reference_column)
     span_rows: list[pd.DataFrame] = []
     if reference_blocks is None:
         assert total is not None
@@ -550,7 +560,7 @@ def analyse_blocks(
     if fold.row == 0:
         notes.append("no prediction records in the requested range")
         return _empty(notes)
-    return _finish(fold, aggregates, config, notes, span)
+    return _finish(fold, aggregates() if callable(aggregates) else aggregates, config, notes, span)
 
 
 def _finish(

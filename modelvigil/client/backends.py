@@ -9,7 +9,7 @@ a retried aggregate can be stored twice (readers should take the latest per wind
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from modelvigil.client.endpoint import ModelEndpoint
@@ -47,6 +47,10 @@ class MetricsBackend(Protocol):
     def read_metrics(self, *query: Any) -> dict[str, Any]:
         """CML's `{"metrics": [...]}`; the selection positionally as CML's SDK takes it: deployment
         CRN, start ms, end ms, model CRN, build CRN (one CRN is enough; a missing time is open)."""
+        ...
+
+    def iter_metrics(self, *query: Any) -> Iterator[dict[str, Any]]:
+        """`read_metrics`' records one at a time, read a page at a time where the backend pages."""
         ...
 
 
@@ -89,6 +93,9 @@ class HttpMetrics:
 
     def read_metrics(self, *query: Any) -> dict[str, Any]:
         return self.endpoint.read_metrics(*query)
+
+    def iter_metrics(self, *query: Any) -> Iterator[dict[str, Any]]:
+        return self.endpoint.iter_metrics(*query)
 
     def call_model(self, access_key: str, ipt: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         if api_key is None:
@@ -134,6 +141,9 @@ class CmlSdkMetrics:
 
     def read_metrics(self, *query: Any) -> dict[str, Any]:
         return self.sdk.read_metrics(**dict(zip(READ_METRICS_PARAMETERS, query, strict=False)))
+
+    def iter_metrics(self, *query: Any) -> Iterator[dict[str, Any]]:
+        return iter(self.read_metrics(*query).get("metrics") or [])  # CML's SDK reads all at once
 
     def call_model(self, access_key: str, ipt: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         return self.sdk.call_model(access_key, ipt, api_key=api_key)

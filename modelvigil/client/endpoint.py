@@ -290,6 +290,20 @@ class ModelEndpoint:
         model_crn: str | None = None,
         model_build_crn: str | None = None,
     ) -> dict[str, Any]:
+        """CML's `{"metrics": [...]}`, read a page per call (each call retried on its own)."""
+        query = (model_deployment_crn, start_timestamp_ms, end_timestamp_ms, model_crn, model_build_crn)
+        return {"metrics": list(self.iter_metrics(*query))}
+
+    def iter_metrics(
+        self,
+        model_deployment_crn: str | None = None,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+        model_crn: str | None = None,
+        model_build_crn: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """`read_metrics`' records one at a time, a page read (and retried) at a time: a reader
+        that folds them as they come holds one page, whatever the range."""
         params = {
             "model_deployment_crn": model_deployment_crn,
             "start_timestamp_ms": start_timestamp_ms,
@@ -297,10 +311,9 @@ class ModelEndpoint:
             "model_crn": model_crn,
             "model_build_crn": model_build_crn,
         }
-        """CML's `{"metrics": [...]}`, read a page per call (each call retried on its own)."""
         params = {k: v for k, v in params.items() if v is not None}
         params["page_size"] = READ_PAGE
-        return {"metrics": list(self._pages(self._metrics("/metrics"), "metrics", params))}
+        return self._pages(self._metrics("/metrics"), "metrics", params)
 
     def health(self) -> dict[str, Any]:
         base = self.metrics_url or self.model_url.rsplit("/", 1)[0]
