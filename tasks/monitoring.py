@@ -49,7 +49,9 @@ def load_records(settings: Settings, config: MonitoringConfig, time_range: tuple
 @task(name="analyse", cache_policy=NO_CACHE)
 def analyse_records(records: Records, config: MonitoringConfig, time_range: tuple[int, int]) -> Analysis:
     """Streamed: memory holds one block of records and the windows' sums (`analysis.streaming`)."""
-    return analyse_blocks(records.blocks, records.aggregates, config, time_range, records.reference_blocks)
+    return analyse_blocks(
+        records.blocks, records.aggregates, config, time_range, records.reference_blocks, records.count_rows
+    )
 
 
 @task(name="render-report", cache_policy=NO_CACHE)

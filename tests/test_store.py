@@ -304,3 +304,21 @@ def test_a_big_batch_keeps_its_order_and_text_as_sent(store):
     assert [m["predictionUuid"] for m in read] == [r.prediction_uuid for r in batch]
     assert all(m["metrics"]["note"] == tricky and m["metrics"]["why"] == tricky for m in read)
     assert [m["metrics"]["final_label"] for m in read[:4]] == [True, False, False, True]
+
+
+def test_count_rows_counts_what_the_frames_hold(store):
+    shapes = [
+        {"prediction": [1, 0, 1]},
+        {"prediction": [1]},
+        {"other": 2},
+        {"prediction": []},
+        {"prediction": [0]},
+    ]
+    store.record_predictions([replace(record(i), metrics=m) for i, m in enumerate(shapes)])
+    store.record_predictions(
+        [replace(record(i, dep="crn:scalar"), metrics={"prediction": 1}) for i in range(3)]
+    )
+    store.record_aggregate({"accuracy": 0.9}, 1_000, 2_000, model_deployment_crn=DEP)  # not a row
+    assert store.count_rows(DEP) == sum(len(f) for f in store.iter_frames(DEP)) == 6
+    assert store.count_rows(DEP, 1_000, 1_015) == 4  # the first two calls
+    assert store.count_rows("crn:scalar") == sum(len(f) for f in store.iter_frames("crn:scalar")) == 3

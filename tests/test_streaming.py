@@ -67,6 +67,7 @@ def both(store, config: MonitoringConfig, block: int, reference_range=None):
         config,
         time_range,
         (lambda: store.iter_frames(DEP, *reference_range, block=block)) if reference_range else None,
+        count_rows=(lambda: store.count_rows(DEP, *time_range)) if block % 2 else None,  # both ways
     )
     return in_memory, streamed
 

@@ -38,6 +38,15 @@ class Records:
     aggregates: pd.DataFrame | Callable[[], pd.DataFrame]
     deployment_crn: str
     source: str  # "store" or "read_metrics", for the report
+    count_rows: Callable[[], int] | None = None  # the range's rows, without reading it (the store)
+
+
+def _store_count(url: str, crn: str, time_range: tuple[int, int]) -> int:
+    store = MetricsStore(url)
+    try:
+        return store.count_rows(crn, *time_range)
+    finally:
+        store.close()
 
 
 def _store_blocks(url: str, crn: str, time_range: tuple[int, int]) -> Callable[[], Iterator[pd.DataFrame]]:
@@ -109,6 +118,7 @@ def read_records(
             aggregates,
             crn,
             "store",
+            count_rows=lambda: _store_count(url, crn, time_range),
         )
 
     conn = connect(settings)

@@ -254,12 +254,16 @@ def analyse_blocks(
     config: MonitoringConfig,
     time_range: tuple[int, int],
     reference_blocks: Blocks | None = None,
+    count_rows: Callable[[], int] | None = None,
 ) -> Analysis:
     """`analyse`'s answers, read block by block (see the module's note on passes and memory).
-    `aggregates` may be a callable, asked once every pass is done (they may come with the blocks)."""
+    `aggregates` may be a callable, asked once every pass is done (they may come with the blocks);
+    `count_rows`, when the source can count its rows without reading them, saves a pass."""
     notes: list[str] = []
     count_windows = config.windowing().kind is WindowKind.count and config.window_size is None
-    total = sum(len(block) for block in blocks()) if count_windows or reference_blocks is None else None
+    total = None
+    if count_windows or reference_blocks is None:  # a pass of its own, unless the source can count
+        total = count_rows() if count_rows is not None else sum(len(block) for block in blocks())
     if total == 0:
         notes.append("no prediction records in the requested range")
         return _empty(notes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -399,6 +399,28 @@ class MetricsStore:
             with raw_cursor(conn, stmt, self.engine.dialect) as cursor:
                 while rows := cursor.fetchmany(block):
                     yield frame_block(rows, keys)
+
+    def count_rows(
+        self,
+        model_deployment_crn: str,
+        start_timestamp_ms: int | None = None,
+        end_timestamp_ms: int | None = None,
+    ) -> int:
+        """How many rows `iter_frames` will give (a call's rows: its prediction list's length, 1
+        when it is not a list), counted by the database without a block being parsed here."""
+        where = and_(
+            self._where(model_deployment_crn, None, None, start_timestamp_ms, end_timestamp_ms),
+            records.c.prediction_uuid.is_not(None),
+        )
+        if self.engine.dialect.name == "postgresql":
+            doc = cast(records.c.metrics, postgresql.JSON)["prediction"]
+            kind, length = func.json_typeof(doc), func.json_array_length(doc)
+        else:
+            kind = func.json_type(records.c.metrics, "$.prediction")
+            length = func.json_array_length(records.c.metrics, "$.prediction")
+        rows = func.coalesce(func.sum(case((kind == "array", length), else_=1)), 0)
+        with self._connect(write=False) as conn:
+            return int(conn.execute(select(rows).where(where)).scalar_one())
 
     def read_aggregates_frame(
         self,
