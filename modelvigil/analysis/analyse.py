@@ -57,7 +57,7 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(FEATURE_PREFIX)]
 
 
-def _prepare(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[object]]:
+def prepare_records(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[object]]:
     # Time order; ties keep the source's order, which keeps a call's rows together. Both read
     # paths already deliver time order, so the sort is usually skipped (it costs seconds at 1M rows).
     if frame["start_ms"].is_monotonic_increasing:
@@ -102,8 +102,8 @@ def analyse(
     notes: list[str] = []
     if frame.empty:
         notes.append("no prediction records in the requested range")
-        return _empty(notes)
-    records, invalid = _prepare(frame)
+        return empty_analysis(notes)
+    records, invalid = prepare_records(frame)
     windowing = config.windowing()
     records["window"] = windowing.assign(records["start_ms"])
     features = feature_columns(records)
@@ -120,9 +120,9 @@ def analyse(
         notes.append(f"reference: the earliest {cut} predictions of the range (no reference period given)")
     elif reference.empty:
         notes.append("the reference period holds no records: drift not measured")
-    span = _span(reference)
+    span = time_span(reference)
     if not reference.empty and "label" not in reference:
-        reference, _ = _prepare(reference)
+        reference, _ = prepare_records(reference)
     profile, performance = fit_reference(reference, features)
     if performance is None and not reference.empty:
         notes.append("the reference holds too few labels: accuracy is held against the floor only")
@@ -166,7 +166,7 @@ def analyse(
         records=records,
         windows=table,
         drift=drift,
-        arrival=_arrival_table(records, windowing),
+        arrival=arrival_table(records, windowing),
         confusion=_confusion(records),
         alerts=raised,
         overall=overall,
@@ -187,7 +187,7 @@ def fit_reference(
     return ReferenceProfile.fit(rows, features, ["prediction"]), PerformanceReference.fit(rows)
 
 
-def _span(reference: pd.DataFrame) -> tuple[int, int] | None:
+def time_span(reference: pd.DataFrame) -> tuple[int, int] | None:
     if reference.empty or "start_ms" not in reference:
         return None
     return int(reference["start_ms"].min()), int(reference["start_ms"].max())
@@ -238,11 +238,11 @@ def _window_table(
         mix_drift = mix_drift.unstack() if isinstance(mix_drift.index, pd.MultiIndex) else mix_drift
         table["prediction_js"] = table["window"].map(mix_drift["js"])
         table["prediction_pvalue"] = table["window"].map(mix_drift["chi2_pvalue"])
-    table["tracked_accuracy"] = _tracked_accuracy(table, aggregates)
+    table["tracked_accuracy"] = tracked_accuracy(table, aggregates)
     return table
 
 
-def _tracked_accuracy(table: pd.DataFrame, aggregates: pd.DataFrame) -> pd.Series:
+def tracked_accuracy(table: pd.DataFrame, aggregates: pd.DataFrame) -> pd.Series:
     """The accuracy aggregates tracked by the simulation (CML aggregate records) per window."""
     if aggregates.empty or "accuracy" not in aggregates:
         return pd.Series(np.nan, index=table.index)
@@ -282,7 +282,7 @@ def _drift_table(
     return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
 
 
-def _arrival_table(records: pd.DataFrame, windowing: Windowing) -> pd.DataFrame:
+def arrival_table(records: pd.DataFrame, windowing: Windowing) -> pd.DataFrame:
     """Accuracy by when the labels arrived (the other clock), when arrival times are known."""
     if "delayed_arrived_ms" not in records:
         return pd.DataFrame(columns=ARRIVAL_COLUMNS)
@@ -315,7 +315,7 @@ def _confusion(records: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _empty(notes: list[str]) -> Analysis:
+def empty_analysis(notes: list[str]) -> Analysis:
     return Analysis(
         records=pd.DataFrame(),
         windows=pd.DataFrame(columns=WINDOW_COLUMNS),

@@ -95,7 +95,7 @@ class PerformanceReference:
         per_window = max(float(counts.median()), 1.0) if labelled.any() else 1.0
         limit = cusum_limit(1.0 - self.accuracy, cusum_shift, per_window * cusum_quiet_windows)
         probability = pd.to_numeric(records["probability"], errors="coerce").to_numpy(dtype=float)
-        expected = self._expected_correct(probability)
+        expected = self.expected_correct(probability)
         rows = []
         for window in pd.unique(windows):
             mine = windows == window
@@ -104,7 +104,7 @@ class PerformanceReference:
                 {
                     "window": window,
                     "reference_accuracy": self.accuracy,
-                    **self._drop(float(hits.mean()) if n else np.nan, n, min_labels),
+                    **self.drop_test(float(hits.mean()) if n else np.nan, n, min_labels),
                     "accuracy_cusum": float(np.nanmax(cusum[mine])) if n else np.nan,
                     "cusum_limit": limit,
                     **self._estimated(expected[mine]),
@@ -113,7 +113,7 @@ class PerformanceReference:
             )
         return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
 
-    def _drop(self, accuracy: float, n: int, min_labels: int) -> dict[str, float]:
+    def drop_test(self, accuracy: float, n: int, min_labels: int) -> dict[str, float]:
         if n < max(min_labels, 1):
             return {"accuracy_drop": np.nan, "accuracy_drop_pvalue": np.nan}
         return {
@@ -121,7 +121,7 @@ class PerformanceReference:
             "accuracy_drop_pvalue": _drop_pvalue(accuracy, n, self.accuracy, self.n_labelled),
         }
 
-    def _expected_correct(self, probability: np.ndarray) -> np.ndarray:
+    def expected_correct(self, probability: np.ndarray) -> np.ndarray:
         if self.calibration is None:
             return np.full(len(probability), np.nan)
         confidence = _confidence(probability)
@@ -179,15 +179,15 @@ def _rates(base_rate: float, shift: float) -> tuple[float, float]:
     return p0, min(p0 * shift, 0.999)
 
 
-def _bernoulli_steps(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
+def bernoulli_steps(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
     """Each prediction's log-likelihood ratio of an error rate `shift` x `base_rate` against `base_rate`."""
     p0, p1 = _rates(base_rate, shift)
     return np.where(errors, np.log(p1 / p0), np.log((1 - p1) / (1 - p0)))
 
 
 def _bernoulli_cusum(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
-    """CUSUM of `_bernoulli_steps`."""
-    return sequential.cusum(_bernoulli_steps(errors, base_rate, shift))
+    """CUSUM of `bernoulli_steps`."""
+    return sequential.cusum(bernoulli_steps(errors, base_rate, shift))
 
 
 def cusum_limit(base_rate: float, shift: float, quiet_observations: float) -> float:

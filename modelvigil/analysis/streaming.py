@@ -38,20 +38,20 @@ from modelvigil.analysis.analyse import (
     DRIFT_COLUMNS,
     FEATURE_PREFIX,
     Analysis,
-    _arrival_table,
-    _empty,
-    _prepare,
-    _span,
-    _tracked_accuracy,
+    arrival_table,
+    empty_analysis,
     feature_columns,
     fit_reference,
+    prepare_records,
+    time_span,
+    tracked_accuracy,
 )
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.drift import psi_noise_floor
 from modelvigil.analysis.performance import wilson_interval
 from modelvigil.analysis.performance_drift import PERFORMANCE_COLUMNS, cusum_limit
 from modelvigil.analysis.reference_sample import ReferenceSampler
-from modelvigil.analysis.window_sums import Fold, _ks_pvalue, binned_ks, percentile_from_counts
+from modelvigil.analysis.window_sums import Fold, binned_ks, ks_pvalue, percentile_from_counts
 from modelvigil.analysis.windows import WindowKind
 from modelvigil.protocol import LABEL_KEY
 
@@ -116,7 +116,7 @@ def _window_table(fold: Fold, aggregates: pd.DataFrame, config: MonitoringConfig
             row["prediction_js"], row["prediction_pvalue"] = mix_drift["js"], mix_drift["chi2_pvalue"]
         rows.append(row)
     table = pd.DataFrame(rows)
-    table["tracked_accuracy"] = _tracked_accuracy(table, aggregates)
+    table["tracked_accuracy"] = tracked_accuracy(table, aggregates)
     return table
 
 
@@ -158,7 +158,7 @@ def _performance_table(fold: Fold, config: MonitoringConfig) -> pd.DataFrame:
             d = binned_ks(w.probability, fold.probability_fine.reference_cdf)
             probability = {
                 "probability_ks": d,
-                "probability_pvalue": _ks_pvalue(
+                "probability_pvalue": ks_pvalue(
                     d, int(w.probability.sum()), fold.probability_fine.reference_n
                 ),
             }
@@ -166,7 +166,7 @@ def _performance_table(fold: Fold, config: MonitoringConfig) -> pd.DataFrame:
             {
                 "window": number,
                 "reference_accuracy": performance.accuracy,
-                **performance._drop(accuracy, n, t.min_labels),
+                **performance.drop_test(accuracy, n, t.min_labels),
                 "accuracy_cusum": w.cusum_max if n else math.nan,
                 "cusum_limit": limit,
                 **estimated,
@@ -199,7 +199,7 @@ def _drift_table(fold: Fold) -> pd.DataFrame:
                     "psi": float(np.sum((actual - expected) * np.log(actual / expected))),
                     "psi_critical": psi_noise_floor(finite, ref.sample.size, ref.edges.size + 1),
                     "ks": d,
-                    "ks_pvalue": _ks_pvalue(d, finite, ref.sample.size),
+                    "ks_pvalue": ks_pvalue(d, finite, ref.sample.size),
                 }
             rows.append(
                 {
@@ -266,7 +266,7 @@ def analyse_blocks(
         total = count_rows() if count_rows is not None else sum(len(block) for block in blocks())
     if total == 0:
         notes.append("no prediction records in the requested range")
-        return _empty(notes)
+        return empty_analysis(notes)
 
     sampler = ReferenceSampler(keep=_reference_column)
     span_rows: list[pd.DataFrame] = []
@@ -287,11 +287,11 @@ def analyse_blocks(
             sampler.add(block)
             span_rows.append(block[["start_ms"]])
     reference = sampler.frame()
-    span = _span(pd.concat(span_rows, ignore_index=True)) if span_rows else None
+    span = time_span(pd.concat(span_rows, ignore_index=True)) if span_rows else None
     if reference_blocks is not None and reference.empty:
         notes.append("the reference period holds no records: drift not measured")
     if not reference.empty and "label" not in reference:
-        reference, _ = _prepare(reference)
+        reference, _ = prepare_records(reference)
 
     # The features are known once the range is read; the reference is fitted on those it has.
     features = feature_columns(reference) if not reference.empty else []
@@ -304,7 +304,7 @@ def analyse_blocks(
         fold.add(block)
     if fold.row == 0:
         notes.append("no prediction records in the requested range")
-        return _empty(notes)
+        return empty_analysis(notes)
     return _finish(fold, aggregates() if callable(aggregates) else aggregates, config, notes, span)
 
 
@@ -394,4 +394,4 @@ def _arrival(fold: Fold, config: MonitoringConfig) -> pd.DataFrame:
         return pd.DataFrame(columns=ARRIVAL_COLUMNS)
     arrived, prediction, label = (np.concatenate(parts) for parts in zip(*fold.arrival, strict=True))
     frame = pd.DataFrame({"delayed_arrived_ms": arrived, "prediction": prediction, "label": label})
-    return _arrival_table(frame, config.windowing())
+    return arrival_table(frame, config.windowing())

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from modelvigil.analysis.analyse import _prepare, feature_columns
+from modelvigil.analysis.analyse import feature_columns, prepare_records
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile
-from modelvigil.analysis.performance_drift import PerformanceReference, _bernoulli_steps
+from modelvigil.analysis.performance_drift import PerformanceReference, bernoulli_steps
 from modelvigil.analysis.windows import DEFAULT_WINDOWS, WindowKind, by_time
 
 FINE_BINS = 1_000
@@ -59,7 +59,7 @@ def binned_ks(counts: np.ndarray, reference_cdf: np.ndarray) -> float:
     return float(np.max(np.abs(window_cdf - reference_cdf)))
 
 
-def _ks_pvalue(d: float, n1: int, n2: int) -> float:
+def ks_pvalue(d: float, n1: int, n2: int) -> float:
     if not n1 or not n2 or not np.isfinite(d):
         return math.nan
     m, n = sorted([float(n1), float(n2)], reverse=True)
@@ -159,7 +159,7 @@ class Fold:
     def add(self, block: pd.DataFrame) -> None:
         if block.empty:
             return
-        records, invalid = _prepare(block)
+        records, invalid = prepare_records(block)
         self.invalid_count += len(invalid)
         self.invalid += invalid[: max(0, 3 - len(self.invalid))]
         n = len(records)
@@ -205,7 +205,7 @@ class Fold:
         if not labelled.any():
             return
         errors = (records["prediction"].to_numpy() != records["label"].to_numpy())[labelled]
-        steps = _bernoulli_steps(errors, 1.0 - self.performance.accuracy, self.config.thresholds.cusum_shift)
+        steps = bernoulli_steps(errors, 1.0 - self.performance.accuracy, self.config.thresholds.cusum_shift)
         running = self.cusum_level + np.cumsum(steps)
         level = running - np.minimum(np.minimum.accumulate(running), 0.0)
         self.cusum_level = float(level[-1])
@@ -255,7 +255,7 @@ class Fold:
             self.confusion.update(Counter(dict(pairs.value_counts().items())))
         probability = pd.to_numeric(rows["probability"], errors="coerce").to_numpy(dtype=float)
         if self.performance is not None:
-            expected = self.performance._expected_correct(probability)
+            expected = self.performance.expected_correct(probability)
             expected = expected[~np.isnan(expected)]
             window.expected_sum += float(expected.sum())
             window.expected_var += float((expected * (1 - expected)).sum())

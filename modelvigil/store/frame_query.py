@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import LargeBinary, and_, cast, func, select
+from sqlalchemy import LargeBinary, and_, case, cast, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
 
 from modelvigil.store.record_frames import build_frame, parse_json_lines, parse_values
@@ -67,6 +68,18 @@ def frame_statement(keys: Sequence[str], where: Any, dialect: Dialect) -> Any:
         .where(where)
         .order_by(records.c.start_ms, records.c.id)
     )
+
+
+def rows_statement(where: Any, dialect: Dialect) -> Any:
+    """The rows `frame_statement` gives under `where`: a call's rows are its prediction list's
+    length, 1 when it is not a list (`record_frames.row_lengths`), summed by the database."""
+    if dialect.name == "postgresql":
+        doc = cast(records.c.metrics, postgresql.JSON)["prediction"]
+        kind, length = func.json_typeof(doc), func.json_array_length(doc)
+    else:
+        kind = func.json_type(records.c.metrics, "$.prediction")
+        length = func.json_array_length(records.c.metrics, "$.prediction")
+    return select(func.coalesce(func.sum(case((kind == "array", length), else_=1)), 0)).where(where)
 
 
 def as_bytes(column: Any, dialect: Dialect) -> Any:

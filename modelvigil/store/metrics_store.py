@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, case, cast, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -23,7 +23,7 @@ from modelvigil.protocol import LABEL_KEY, now_ms
 from modelvigil.store import live_counts, metrics_pages
 from modelvigil.store.bulk import BulkWrites
 from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
-from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor
+from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor, rows_statement
 from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys
 from modelvigil.store.metrics_pages import MetricsPage
 from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame
@@ -406,21 +406,13 @@ class MetricsStore:
         start_timestamp_ms: int | None = None,
         end_timestamp_ms: int | None = None,
     ) -> int:
-        """How many rows `iter_frames` will give (a call's rows: its prediction list's length, 1
-        when it is not a list), counted by the database without a block being parsed here."""
+        """How many rows `iter_frames` will give, counted by the database (nothing parsed here)."""
         where = and_(
             self._where(model_deployment_crn, None, None, start_timestamp_ms, end_timestamp_ms),
             records.c.prediction_uuid.is_not(None),
         )
-        if self.engine.dialect.name == "postgresql":
-            doc = cast(records.c.metrics, postgresql.JSON)["prediction"]
-            kind, length = func.json_typeof(doc), func.json_array_length(doc)
-        else:
-            kind = func.json_type(records.c.metrics, "$.prediction")
-            length = func.json_array_length(records.c.metrics, "$.prediction")
-        rows = func.coalesce(func.sum(case((kind == "array", length), else_=1)), 0)
         with self._connect(write=False) as conn:
-            return int(conn.execute(select(rows).where(where)).scalar_one())
+            return int(conn.execute(rows_statement(where, self.engine.dialect)).scalar_one())
 
     def read_aggregates_frame(
         self,
