@@ -46,9 +46,17 @@ def load_records(settings: Settings, config: MonitoringConfig, time_range: tuple
     return records
 
 
-@task(name="analyse", cache_policy=NO_CACHE)
+@task(
+    name="analyse",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=retry_on_transient_error,
+)
 def analyse_records(records: Records, config: MonitoringConfig, time_range: tuple[int, int]) -> Analysis:
-    """Streamed: memory holds one block of records and the windows' sums (`analysis.streaming`)."""
+    """Streamed: memory holds one block of records and the windows' sums (`analysis.streaming`).
+    The reading happens here, so the transient failures worth retrying are retried here (the
+    whole analysis again: it only reads); each page over HTTP is retried on its own already."""
     return analyse_blocks(
         records.blocks, records.aggregates, config, time_range, records.reference_blocks, records.count_rows
     )
