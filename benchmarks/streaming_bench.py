@@ -7,6 +7,7 @@ Each run is a process of its own (`monitoring_run --records N`), so each peak is
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -52,12 +53,15 @@ def run(*, records: int, postgres: bool) -> Result:
     out = Path(tempfile.mkdtemp(prefix="mv-bench-b6-"))
     figures: dict = {"records": records, "features": 15, "labelled": "all"}
     ratios: list[Ratio] = []
-    figures["sqlite"], got = _case("sqlite", f"sqlite:///{out}/metrics.db", records, out)
-    ratios += got
-    if postgres:
-        with pg_schema() as url:
-            figures["postgres"], got = _case("postgres", url, records, out)
-            ratios += got
+    try:
+        figures["sqlite"], got = _case("sqlite", f"sqlite:///{out}/metrics.db", records, out)
+        ratios += got
+        if postgres:
+            with pg_schema() as url:
+                figures["postgres"], got = _case("postgres", url, records, out)
+                ratios += got
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # 10M records are 13 GB on disk: nothing is kept
     return Result(
         "B6",
         "monitoring flow streamed over a busy day's records (read, analysis, drift, plots, report)",
