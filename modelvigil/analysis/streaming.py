@@ -11,9 +11,10 @@ edges of 1,000 bins at the reference sample's quantiles, so a binned KS is at mo
 share of the reference (0.001, more where the reference repeats a value) below the exact one,
 and never above it; their p-values use the asymptotic distribution.
 
-What grows with the range, and why it stays small: the arrival table keeps, per labelled
-prediction whose label's arrival time is known, that time, the prediction and the label (24 bytes;
-equal-count arrival windows need them sorted); everything else grows with windows and features.
+What grows with the range, and why it stays small: with count windows, the arrival table keeps
+one bit per labelled prediction (whether it was right, grouped by the label's arrival time:
+equal-count arrival windows cut through those groups); everything else grows with windows,
+features and distinct arrival times.
 
 Reads: `blocks()` is called once per pass and must give the same rows in the same (time) order
 each time. Passes: the rows are counted first when the windows or the reference need the total
@@ -38,7 +39,6 @@ from modelvigil.analysis.analyse import (
     DRIFT_COLUMNS,
     FEATURE_PREFIX,
     Analysis,
-    arrival_table,
     empty_analysis,
     feature_columns,
     fit_reference,
@@ -52,7 +52,7 @@ from modelvigil.analysis.performance import wilson_interval
 from modelvigil.analysis.performance_drift import PERFORMANCE_COLUMNS, cusum_limit
 from modelvigil.analysis.reference_sample import ReferenceSampler
 from modelvigil.analysis.window_sums import Fold, binned_ks, ks_pvalue, percentile_from_counts
-from modelvigil.analysis.windows import WindowKind
+from modelvigil.analysis.windows import DEFAULT_WINDOWS, WindowKind
 from modelvigil.protocol import LABEL_KEY
 
 Blocks = Callable[[], Iterable[pd.DataFrame]]
@@ -390,8 +390,36 @@ def _finish(
 
 
 def _arrival(fold: Fold, config: MonitoringConfig) -> pd.DataFrame:
-    if not fold.arrival:
+    """`arrival_table`'s answer from the fold: buckets summed as they came (time windows), or the
+    arrivals sorted once and cut into equal counts (count windows)."""
+    if fold.arrival_buckets:
+        rows = sorted(fold.arrival_buckets.items())
+        labelled = np.array([n for _, (n, _, _) in rows], dtype=np.int64)
+        hits = np.array([h for _, (_, h, _) in rows], dtype=np.int64)
+        first = np.array([f for _, (_, _, f) in rows], dtype=np.int64)
+    elif fold.arrival:
+        total = sum(n for parts in fold.arrival.values() for _, n in parts)
+        size = config.window_size or max(1, math.ceil(total / DEFAULT_WINDOWS))
+        windows = math.ceil(total / size)
+        labelled = np.zeros(windows, dtype=np.int64)
+        hits = np.zeros(windows, dtype=np.int64)
+        first = np.zeros(windows, dtype=np.int64)
+        rank = 0
+        for ms in sorted(fold.arrival):  # the arrivals in order, each time's rows as they came
+            right = np.concatenate([np.unpackbits(bits, count=n) for bits, n in fold.arrival[ms]])
+            window = (rank + np.arange(right.size)) // size
+            labelled += np.bincount(window, minlength=windows)
+            hits += np.bincount(window, weights=right, minlength=windows).astype(np.int64)
+            opened = window[(rank + np.arange(right.size)) % size == 0]
+            first[opened] = ms
+            rank += right.size
+    else:
         return pd.DataFrame(columns=ARRIVAL_COLUMNS)
-    arrived, prediction, label = (np.concatenate(parts) for parts in zip(*fold.arrival, strict=True))
-    frame = pd.DataFrame({"delayed_arrived_ms": arrived, "prediction": prediction, "label": label})
-    return arrival_table(frame, config.windowing())
+    return pd.DataFrame(
+        {
+            "arrival_window": np.arange(labelled.size),
+            "arrived_from_ms": first,
+            "n_labelled": labelled,
+            "accuracy": hits / labelled,
+        }
+    )

@@ -137,7 +137,12 @@ class Fold:
         self.invalid: list[object] = []
         self.invalid_count = 0
         self.cusum_level = 0.0
-        self.arrival: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # Labels by arrival time, for the arrival table: per arrival time (labels come in batches,
+        # a batch shares one), whether each row was right, one bit per row in the rows' order (so
+        # equal-count windows over the arrivals cut exactly where a stable sort would); per
+        # arrival bucket for time windows.
+        self.arrival: dict[int, list[tuple[np.ndarray, int]]] = {}  # ms -> [(packed hits, rows)]
+        self.arrival_buckets: dict[int, list[int]] = {}  # bucket start -> [labelled, hits, first ms]
         self.confusion: Counter = Counter()
         self.latency: Counter = Counter()
         self.calls: list[pd.DataFrame] = []
@@ -219,15 +224,25 @@ class Fold:
         if "delayed_arrived_ms" not in records:
             return
         known = records["label"].notna() & records["delayed_arrived_ms"].notna()
-        if known.any():
-            chosen = records[known]
-            self.arrival.append(
-                (
-                    chosen["delayed_arrived_ms"].astype("int64").to_numpy(),
-                    chosen["prediction"].to_numpy(),
-                    chosen["label"].to_numpy(dtype=float),
-                )
-            )
+        if not known.any():
+            return
+        chosen = records[known]
+        arrived = chosen["delayed_arrived_ms"].astype("int64").to_numpy()
+        hits = (chosen["prediction"] == chosen["label"]).to_numpy(dtype=bool)
+        if self.time_window_ms is None:
+            order = np.argsort(arrived, kind="stable")
+            arrived, hits = arrived[order], hits[order]
+            times, starts = np.unique(arrived, return_index=True)
+            for ms, part in zip(times, np.split(hits, starts[1:]), strict=True):
+                self.arrival.setdefault(int(ms), []).append((np.packbits(part), part.size))
+            return
+        buckets = by_time(arrived, self.time_window_ms)
+        for bucket in np.unique(buckets):
+            mine = buckets == bucket
+            sums = self.arrival_buckets.setdefault(int(bucket), [0, 0, int(arrived[mine].min())])
+            sums[0] += int(mine.sum())
+            sums[1] += int(hits[mine].sum())
+            sums[2] = min(sums[2], int(arrived[mine].min()))
 
     def _fold_window(self, key: int, rows: pd.DataFrame) -> None:
         start, end = int(rows["start_ms"].min()), int(rows["end_ms"].max())
