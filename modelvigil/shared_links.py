@@ -67,8 +67,9 @@ def signing_key(home: Path) -> bytes:
 
 
 def _strong(key: bytes, path: Path) -> bytes:
-    if len(key) < KEY_BYTES:
-        raise WeakSigningKey(f"{path} holds {len(key)} bytes, not a key: delete it, and a new one is made")
+    # 32 random bytes hold about 30 different values; blanks, NULs or one repeated letter do not.
+    if len(key) < KEY_BYTES or len(set(key)) < KEY_BYTES // 2:
+        raise WeakSigningKey(f"{path} is blank or too simple to be a key: delete it, and a new one is made")
     return key
 
 
@@ -98,11 +99,19 @@ class SharedFile:
     file: str  # relative to the folder; "" for the folder's index
 
 
+# One spelling per link: ASCII digits without leading zeros, the signature as `_signature` writes it.
+_TOKEN = re.compile(r"([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{32})")
+MAX_PATH = 1_024
+
+
 def check(key: bytes, token: str, rest: str, now: float | None = None) -> SharedFile:
     """The file a shared link names, once its signature and expiry hold; else `LinkRefused`."""
-    expires_text, _, signature = token.partition(".")
-    if not expires_text.isdigit() or not signature:
+    spelled = _TOKEN.fullmatch(token)
+    if spelled is None:
         raise LinkRefused("this is not a modelvigil shared link")
+    expires_text, signature = spelled.groups()
+    if len(rest) > MAX_PATH or "\x00" in rest:
+        raise LinkRefused("this link names nothing that can be shared")
     parts = PurePosixPath(rest).parts
     if ".." in parts:
         raise LinkRefused("a shared link cannot leave its folder")

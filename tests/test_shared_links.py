@@ -118,3 +118,58 @@ def test_a_blank_signing_key_signs_nothing_and_opens_nothing(settings, report, m
     answer = requests.get(svc.url + forged, timeout=10)
     assert answer.status_code == 404 and "link-signing key is blank" in answer.text
     assert requests.get(f"{svc.url}/health", timeout=10).ok
+
+
+def test_what_an_adversarial_probe_found_stays_shut(service, settings, report, tmp_path):
+    """Symlinks as the index or as the folder itself, weak keys, odd spellings of a token,
+    names the file system cannot hold: refused, never a 500, never a secret."""
+    link = shared_url(service.url, settings.home, report)
+    prefix, _, rest = link.partition("/shared/")
+    token = rest.split("/", 1)[0]
+    base = f"{prefix}/shared/{token}/reports/20261128T041500Z"
+    secret = service.identity.api_key.get_secret_value()
+
+    (report / "sub").mkdir()
+    (report / "sub" / "index.html").symlink_to(settings.home / "service.json")
+    answer = requests.get(f"{base}/sub", timeout=10)
+    assert answer.status_code == 404 and secret not in answer.text
+    (report / "index.html").unlink()
+    (report / "index.html").symlink_to(settings.home / KEY_FILE)
+    assert requests.get(f"{base}/", timeout=10).status_code == 404
+
+    fake = settings.home / "runs" / "fake"
+    fake.mkdir(parents=True)
+    (fake / "report").symlink_to(settings.home)  # a shareable-looking folder that is the home
+    forged = signed_path(signing_key(settings.home), "runs/fake/report", "service.json")
+    answer = requests.get(prefix + forged, timeout=10)
+    assert answer.status_code == 404 and secret not in answer.text
+
+    expires, signature = token.split(".")
+    odd = [
+        f"%C2%B2.{signature}", f"{'9' * 4301}.{signature}", f"{expires}.{signature[:-1]}%C3%A9",
+        f"0{expires}.{signature}", f"{expires}.{signature}==",
+    ]  # fmt: skip
+    for spelled in odd:
+        assert (
+            requests.get(f"{prefix}/shared/{spelled}/reports/20261128T041500Z/", timeout=10).status_code
+            == 403
+        )
+    for name in ("a%00b.png", "x" * 5_000, "a/" * 2_000):
+        assert requests.get(f"{base}/{name}", timeout=10).status_code in (403, 404)
+
+    assert requests.head(f"{base}/accuracy_band.png", timeout=10).status_code == 200
+    docs = settings.home / "runs" / "sim-1" / "data_docs"
+    docs.mkdir(parents=True)
+    (docs / "index.html").write_text("<script>sessionStorage</script>")
+    answer = requests.get(shared_url(service.url, settings.home, docs), timeout=10)
+    policy = answer.headers["content-security-policy"]
+    assert (
+        answer.status_code == 200 and "sandbox allow-scripts" in policy and "allow-same-origin" not in policy
+    )
+
+
+@pytest.mark.parametrize("key", [b" " * 32, b"\x00" * 32, b"a" * 32, b"\n" * 40, b"ab" * 16])
+def test_a_simple_key_is_no_key(settings, key):
+    (settings.home / KEY_FILE).write_bytes(key)
+    with pytest.raises(WeakSigningKey):
+        signing_key(settings.home)

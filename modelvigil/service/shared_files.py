@@ -25,13 +25,15 @@ REPORT_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Cache-Control": "private, max-age=300",
+    "Cache-Control": "private, no-store",  # nothing outlives the link in a cache
 }
+# Data Docs run scripts (GX's, from a CDN) on this service's origin, where the live page keeps
+# the API key in session storage: sandboxed, they run in an origin of their own and cannot read it.
 DATA_DOCS_HEADERS = {
-    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Content-Security-Policy": "sandbox allow-scripts allow-popups; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Cache-Control": "private, max-age=300",
+    "Cache-Control": "private, no-store",
 }
 
 router = APIRouter()
@@ -46,16 +48,24 @@ def _refused(status: int, why: str) -> HTMLResponse:
 
 
 def _resolve(home: Path, folder: str, file: str) -> Path | None:
-    root = (home / folder).resolve()
-    target = (root / file).resolve() if file else root
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_relative_to(root) or not target.is_file():
+    """The regular file `file` names in `folder`, or None. The folder must be the folder itself
+    (no symlink on its way from the home), and the file, once every symlink is followed (an
+    `index.html` one included), must lie inside it."""
+    try:
+        root = (home / folder).resolve()
+        if root != home.resolve() / folder:
+            return None
+        target = (root / file).resolve() if file else root
+        if target.is_dir():
+            target = (target / "index.html").resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return None
+    except (OSError, ValueError):  # a name too long for the file system, and the like
         return None
     return target
 
 
-@router.get(PREFIX + "/{token}/{rest:path}", include_in_schema=False)
+@router.api_route(PREFIX + "/{token}/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def shared(token: str, rest: str, request: Request) -> Response:
     service = request.app.state.service
     home, key = service.home, service.link_key
