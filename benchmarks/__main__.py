@@ -1,6 +1,7 @@
-"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B6, B8 and B9, print a table, write
-JSON (default `benchmarks/results/latest.json`). B1 brings B1-rtt (the same against a service that
-answers 20 ms late), B2 brings B2-postgres (the service's store on Postgres).
+"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B6, B8...B10, print a table,
+write JSON (default `benchmarks/results/latest.json`). B1 brings B1-rtt (the same against a service
+that answers 20 ms late), B2 brings B2-postgres (the service's store on Postgres); B10 is B1's
+scoring on loopback against the service before and after the single-row path work.
 
 Every ratio is measured against its baseline in the same run on this machine. Nothing here
 asserts: a missed target is reported, beside its value, for someone to profile and fix.
@@ -37,6 +38,8 @@ SIZES = {
         "edges_seconds_b8": 10,
         "records_b9": 1_000_000,
         "records_b6": 10_000_000,
+        "requests_b10": 6_000,
+        "rounds_b10": 3,
     },
     "quick": {
         "requests_b1": 1_000,
@@ -51,9 +54,11 @@ SIZES = {
         "edges_seconds_b8": 3,
         "records_b9": 20_000,
         "records_b6": 1_000_000,
+        "requests_b10": 400,
+        "rounds_b10": 3,
     },
 }
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B8", "B9")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B8", "B9", "B10")
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 REMOTE_LATENCY_MS = 20  # B1-rtt: a gateway and a network between client and endpoint
 
@@ -166,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import metrics_read_bench
 
         results.append(metrics_read_bench.measure(sizes["records_b9"]))
-    results.sort(key=lambda r: r.id)
+    if "B10" in only:
+        from benchmarks import single_row_before_after
+
+        results.append(single_row_before_after.run(sizes["requests_b10"], sizes["rounds_b10"]))
+    results.sort(key=lambda r: (len(r.id.split("-")[0]), r.id))
 
     report = {
         "mode": mode,

@@ -356,6 +356,34 @@ def test_an_empty_idempotency_key_is_refused_not_shared(service):
     assert service.store.count(crn) == 0 and service.store.count(crn, aggregates=True) == 0
 
 
+def test_out_of_bounds_query_and_header_are_named_together_and_store_nothing(service):
+    crn = service.identity.deployment_crn
+    body = {"accessKey": service.identity.access_key, "request": lab_payload(1)}
+    long = "k" * 201
+    r = post_model(service, body, params={"accessKey": long}, headers={"Idempotency-Key": long})
+    assert r.status_code == 422, r.text
+    assert error(r) == (
+        "query.accessKey: String should have at most 200 characters; "
+        "header.Idempotency-Key: String should have at most 200 characters"
+    )
+    # The metrics routes word the same bound the same way.
+    aggregate = {"metrics": {"accuracy": 0.9}, "start_timestamp_ms": 1, "end_timestamp_ms": 2}
+    r = requests.post(
+        f"{service.url}/metrics/aggregate",
+        json=aggregate,
+        headers={**auth(service), "Idempotency-Key": long},
+        timeout=10,
+    )
+    assert error(r) == "header.Idempotency-Key: String should have at most 200 characters"
+    # At the bounds: 200 characters is a key, a repeated query parameter counts its last value.
+    ok = post_model(
+        service, body, params=[("accessKey", "wrong"), ("accessKey", service.identity.access_key)]
+    )
+    assert ok.status_code == 200, ok.text
+    assert post_model(service, body, headers={"Idempotency-Key": long[:200]}).status_code == 200
+    assert service.store.count(crn) == 2
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_reused_key_with_another_request_is_a_409_never_a_replay(make_service, store_url_pg, backend):
     svc = make_service(store_url=store_url_pg) if backend == "postgres" else make_service()

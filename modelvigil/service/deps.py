@@ -66,13 +66,13 @@ Options = Annotated[ServiceOptions, Depends(_options)]
 # Text a database column can hold: Postgres refuses a NUL in text, so it is a 422 here, never a 500.
 NO_NUL = r"^[^\x00]*$"
 
+MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_KEY_DOC = "Makes a retry safe: a repeated key stores nothing new, answers as the first call did."
+
 # An empty key would be a key everybody shares (header values arrive with their blanks stripped).
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="Makes a retry safe: a repeated key stores nothing new, answers as the first call did.",
+        alias="Idempotency-Key", min_length=1, max_length=MAX_IDEMPOTENCY_KEY, description=IDEMPOTENCY_KEY_DOC
     ),
 ]

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -181,9 +182,11 @@ def run_in_subprocess(
     *,
     port: int | None = None,
     serve_args: Sequence[str] = (),
+    source: Path | None = None,
 ) -> Iterator[str]:
     """`modelvigil serve` in a child process on `port` if it is free, else on a free loopback port,
-    for as long as the block runs.
+    for as long as the block runs; with `source`, the service of that source tree (a checkout of
+    another commit, which benchmarks hold beside this one).
 
     A process of its own, not a thread: client and service would otherwise share one GIL
     (measured: 233 requests/s in one process against 466 with the service apart).
@@ -192,6 +195,8 @@ def run_in_subprocess(
     env = {**os.environ, "MODELVIGIL_HOME": str(settings.home)}
     if settings.store_url:
         env["MODELVIGIL_STORE_URL"] = settings.store_url
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     log_path = settings.home / "embedded-service.log"
     wanted = port
     for _ in range(3):  # the free port can be taken between our probe and the child's bind
@@ -212,6 +217,7 @@ def run_in_subprocess(
                     *serve_args,
                 ],
                 env=env,
+                cwd=source,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
