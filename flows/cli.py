@@ -20,7 +20,7 @@ from modelvigil.cli import Parser, add_core_commands, command, run
 from modelvigil.client.connect import connect
 from modelvigil.settings import CMLEnvironment, Settings
 from modelvigil.simulation import SimulationConfig, SimulationSummary
-from modelvigil.terminal import UsageError
+from modelvigil.terminal import FLEET_INCOMPLETE, UsageError
 
 if TYPE_CHECKING:  # the flow module loads Prefect: only the commands that run it import it
     from flows.monitoring import MonitoringSummary
@@ -163,6 +163,8 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monitoring import AlertsRaised, monitoring_flow
 
     config = _monitor_config(args)
+    if args.all:
+        return _monitor_fleet(settings, config)
     check_source(
         settings.overridden(
             model_name=config.model_name, service_url=config.service_url, store_url=config.store_url
@@ -174,6 +176,34 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
     except AlertsRaised as exc:
         print(f"alerts raised: {exc}", file=sys.stderr)
         return 3
+    return 0
+
+
+def _monitor_fleet(settings: Settings, config: MonitoringConfig) -> int:
+    from flows.fleet_monitoring import FleetIncomplete, fleet_monitoring_flow
+    from flows.monitoring import AlertsRaised
+    from modelvigil.analysis.fleet import worst_first
+
+    if config.deployment_crn or config.model_name:
+        raise UsageError("--all monitors every deployment: leave out --deployment and --model-name")
+    check_source(
+        settings.overridden(service_url=config.service_url, store_url=config.store_url), None, fleet=True
+    )
+    try:
+        summary = fleet_monitoring_flow(config)
+    except FleetIncomplete as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("the other deployments' reports were written; the fleet report lists them", file=sys.stderr)
+        return FLEET_INCOMPLETE
+    except AlertsRaised as exc:
+        print(f"alerts raised: {exc}", file=sys.stderr)
+        return 3
+    for row in worst_first(summary.deployments):
+        accuracy = "n/a" if row.accuracy is None else f"{row.accuracy:.3f}"
+        print(f"{row.model_name:24} accuracy {accuracy:6}  alerts {row.alerts}  drift {row.drift_text}")
+    print(f"{'fleet report':24} {summary.report}")
+    if summary.report_link.startswith("http"):
+        print(f"{'in a browser':24} {summary.report_link}")
     return 0
 
 
@@ -252,6 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     monitor.add_argument("--reference-start", default=None, help="reference period start (ISO time)")
     monitor.add_argument("--reference-end", default=None, help="reference period end (ISO time)")
     monitor.add_argument("--fail-on-alert", action="store_true", help="exit 3 when any alert fires")
+    monitor.add_argument(
+        "--all",
+        action="store_true",
+        help="every deployment of the project, each its own report, then a fleet report (exit 8 when "
+        "some could not be monitored)",
+    )
     monitor.set_defaults(run=_monitor)
     demo = command(sub, "demo", "the main job on the embedded default: a simulation, then its monitoring")
     _add_model_options(demo, SimulationConfig, SIMULATION_OPTIONS)

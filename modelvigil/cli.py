@@ -21,7 +21,9 @@ from modelvigil.settings import (
     Settings,
     identity_path,
     load_or_create_identity,
+    model_names,
     remember_model_name,
+    served_identities,
 )
 
 
@@ -29,7 +31,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from modelvigil.service.embedded import InsecureBind, build_server, exit_with_parent
     from modelvigil.service.faults import FaultPlan
 
-    settings = settings.overridden(store_url=args.store_url, model_name=args.model_name)
+    if args.models and args.model_name:
+        raise terminal.UsageError(
+            "--model-name renames the one served model; with --model, name each model to serve instead"
+        )
+    try:
+        models = model_names(args.models or [])
+    except ValueError as exc:
+        raise terminal.UsageError(f"--model {exc}") from None
+    settings = settings.overridden(store_url=args.store_url, model_name=args.model_name, models=models)
     try:
         faults = (
             FaultPlan.parse(args.faults, args.fault_routes, slow_seconds=args.slow_seconds, burst=args.burst)
@@ -59,13 +69,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except InsecureBind as exc:
         raise terminal.UsageError(str(exc)) from None
     host, port = sock.getsockname()[:2]
-    renamed = remember_model_name(settings, identity)
+    renamed = None if settings.models else remember_model_name(settings, identity)
     print(f"modelvigil service on http://{host}:{port}", flush=True)
     if renamed is not None:
         where = identity_path(settings)
         print(f"  model renamed {renamed!r} -> {identity.model_name!r} (remembered in {where})")
-    print(f"  model {identity.model_name!r}, access key {identity.access_key}")
-    print(f"  deployment {identity.deployment_crn}")
+    for served in served_identities(settings, load_or_create_identity(settings), settings.models):
+        print(f"  model {served.model_name!r}, access key {served.access_key}")
+        print(f"    deployment {served.deployment_crn}")
     print(f"  live Monitoring page: http://{host}:{port}/monitoring (asks for the API key)")
     print(f"  auth {'on: API key in ' + str(identity_path(settings)) if options.auth else 'OFF'}", flush=True)
     if args.exit_with_parent:
@@ -88,14 +99,32 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
         "model_crn": identity.model_crn,
         "model_build_crn": identity.build_crn,
         "model_deployment_crn": identity.deployment_crn,
+        # Every model this home has served (`serve --model`), the default one first.
+        "models": [
+            {
+                "model_name": m.model_name,
+                "access_key": m.access_key,
+                "model_crn": m.model_crn,
+                "model_build_crn": m.build_crn,
+                "model_deployment_crn": m.deployment_crn,
+            }
+            for m in served_identities(settings, identity, [identity.model_name, *identity.other_models])
+        ],
     }
     if args.show_api_key:
         info["api_key"] = identity.api_key.get_secret_value()
     if args.json:
         print(json.dumps(info, indent=2))
-    else:
-        for key, value in info.items():
-            print(f"{key:22} {value}")
+        return 0
+    models = info.pop("models")
+    for key, value in info.items():
+        print(f"{key:22} {value}")
+    if len(models) > 1:
+        print("models:")
+        for m in models:
+            print(
+                f"  {m['model_name']:20} access key {m['access_key']}, deployment {m['model_deployment_crn']}"
+            )
     return 0
 
 
@@ -155,6 +184,15 @@ def add_core_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="name of the served model, as discovery finds it (default: MODELVIGIL_MODEL_NAME, or the "
         "name this home's service was first given; a new name is remembered)",
+    )
+    serve.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME",
+        default=None,
+        help="serve a model of this name, each its own CML model with its own access key and seed "
+        "(repeat for several; the first is the default; default: one model, see --model-name)",
     )
     serve.add_argument(
         "--allow-insecure-bind", action="store_true", help="allow --no-auth on a public address"

@@ -37,10 +37,12 @@ class FraudModel:
         return [int(c) for c in self._estimator.classes_]
 
     @classmethod
-    def train(cls, reference: pd.DataFrame | None = None) -> FraudModel:
+    def train(cls, reference: pd.DataFrame | None = None, seed: int | None = None) -> FraudModel:
+        """Trained on `reference`, else on a reference sample drawn with `seed` (a model's own
+        seed gives it its own sample and its own trees: models of one service behave differently)."""
         if reference is None:
-            reference = generate(REFERENCE_ROWS, seed=REFERENCE_SEED)
-        estimator = HistGradientBoostingClassifier(max_iter=200, random_state=0)
+            reference = generate(REFERENCE_ROWS, seed=REFERENCE_SEED if seed is None else seed)
+        estimator = HistGradientBoostingClassifier(max_iter=200, random_state=0 if seed is None else seed)
         estimator.fit(reference[FEATURES].to_numpy(dtype=float), reference[LABEL].to_numpy())
         return cls(estimator)
 
@@ -66,9 +68,9 @@ class FraudModel:
         return cls(joblib.load(path))
 
     @classmethod
-    def load_or_train(cls, path: Path) -> FraudModel:
+    def load_or_train(cls, path: Path, seed: int | None = None) -> FraudModel:
         if path.exists():
             return cls.load(path)
-        model = cls.train()
+        model = cls.train(seed=seed)
         model.save(path)
         return model

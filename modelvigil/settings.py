@@ -14,11 +14,12 @@ import secrets
 import string
 import tempfile
 import uuid
+import zlib
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelvigil.protocol import local_crn, private_dir
@@ -35,6 +36,28 @@ def _not_blank(key: SecretStr) -> SecretStr:
 
 
 ApiKey = Annotated[SecretStr, AfterValidator(_not_blank)]
+
+
+def _model_name(name: str) -> str:
+    # The name travels in URLs, file names of reports and search filters: printable, one line.
+    if not name.strip():
+        raise ValueError("a model name cannot be blank")
+    if any(not c.isprintable() for c in name):
+        raise ValueError(f"model name {name!r} holds a control character")
+    return name
+
+
+ModelName = Annotated[str, Field(max_length=200), AfterValidator(_model_name)]
+
+
+def model_names(names: list[str]) -> list[str]:
+    """`names` as models to serve, or ValueError saying which one cannot be a model's name."""
+    for name in names:
+        try:
+            TypeAdapter(ModelName).validate_python(name)
+        except ValidationError as exc:
+            raise ValueError(f"{name[:60]!r}: {exc.errors()[0]['msg']}") from None
+    return list(dict.fromkeys(names))
 
 
 class Settings(BaseSettings):
@@ -55,6 +78,9 @@ class Settings(BaseSettings):
     access_key: str | None = None
     api_key: ApiKey | None = None
     model_name: str = DEFAULT_MODEL_NAME
+    models: list[ModelName] = Field(
+        default=[], description="Models the embedded service serves, each its own CML model; none: one."
+    )
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
 
     @property
@@ -107,8 +133,37 @@ class CMLEnvironment(BaseModel):
         return None
 
 
+class ModelKeys(BaseModel):
+    """A further model of the embedded service's project: its own keys, ids and training seed."""
+
+    access_key: str
+    model_id: str
+    build_id: str
+    deployment_id: str
+    seed: int
+
+    @classmethod
+    def generate(cls, name: str) -> ModelKeys:
+        # From the name, so a model of the same name behaves the same in every home.
+        seed = zlib.crc32(name.encode()) & 0x7FFFFFFF
+        return cls(
+            access_key=_access_key(),
+            model_id=str(uuid.uuid4()),
+            build_id=str(uuid.uuid4()),
+            deployment_id=str(uuid.uuid4()),
+            seed=seed,
+        )
+
+
+def _access_key() -> str:
+    # CML access keys: 32 lowercase alphanumerics, seen starting with "m".
+    alphabet = string.ascii_lowercase + string.digits
+    return "m" + "".join(secrets.choice(alphabet) for _ in range(31))
+
+
 class ServiceIdentity(BaseModel):
-    """Names the embedded service gives its one model, build and deployment (CML's shapes)."""
+    """Names the embedded service gives its model, build and deployment (CML's shapes); further
+    models of the same project (`serve --model NAME`) in `other_models`, by name."""
 
     api_key: ApiKey
     access_key: str
@@ -120,6 +175,16 @@ class ServiceIdentity(BaseModel):
     account: str
     model_name: str = DEFAULT_MODEL_NAME
     created_at: str
+    other_models: dict[str, ModelKeys] = {}
+    seed: int | None = None  # the training seed; None: the model's default reference sample
+
+    def as_model(self, name: str) -> ServiceIdentity:
+        """This identity as seen by model `name`: the same project and API key, that model's own
+        keys (this one's when `name` is its own name). KeyError when the home has no such model."""
+        if name == self.model_name:
+            return self
+        keys = self.other_models[name]
+        return self.model_copy(update={**keys.model_dump(), "model_name": name, "other_models": {}})
 
     def crn(self, resource_id: str) -> str:
         return local_crn(self.account, self.workspace, resource_id)
@@ -140,11 +205,9 @@ class ServiceIdentity(BaseModel):
     def generate(cls, model_name: str = DEFAULT_MODEL_NAME) -> ServiceIdentity:
         from datetime import UTC, datetime
 
-        alphabet = string.ascii_lowercase + string.digits
         return cls(
             api_key=SecretStr(secrets.token_urlsafe(32)),
-            # CML access keys: 32 lowercase alphanumerics, seen starting with "m".
-            access_key="m" + "".join(secrets.choice(alphabet) for _ in range(31)),
+            access_key=_access_key(),
             project_id=str(uuid.uuid4()),
             model_id=str(uuid.uuid4()),
             build_id=str(uuid.uuid4()),
@@ -229,6 +292,26 @@ def remember_model_name(settings: Settings, identity: ServiceIdentity) -> str | 
     payload["model_name"] = identity.model_name
     os.replace(_staged(path, payload), path)
     return stored.model_name
+
+
+def served_identities(
+    settings: Settings, identity: ServiceIdentity, names: list[str]
+) -> list[ServiceIdentity]:
+    """One identity per model to serve, in the order named (just `identity` when none is named).
+    A name this home has not served before gets new keys, remembered in `service.json`."""
+    if not names:
+        return [identity]
+    new = [n for n in dict.fromkeys(names) if n != identity.model_name and n not in identity.other_models]
+    if new:
+        path = identity_path(settings)
+        payload = json.loads(path.read_text())
+        known = payload.setdefault("other_models", {})
+        for name in new:
+            known.setdefault(name, ModelKeys.generate(name).model_dump())
+        os.replace(_staged(path, payload), path)
+        stored = _read_identity_file(path).other_models
+        identity = identity.model_copy(update={"other_models": {**identity.other_models, **stored}})
+    return [identity.as_model(name) for name in dict.fromkeys(names)]
 
 
 def _staged(path: Path, payload: dict[str, object]) -> str:

@@ -10,6 +10,7 @@ and an exit code per kind of failure; the traceback only with `--debug`.
 | 5 | the model or deployment to work on was not found |
 | 6 | the metrics store cannot be reached |
 | 7 | the service cannot listen where it was asked to |
+| 8 | `monitor --all`: some deployments could not be monitored (the others were) |
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from modelvigil.simulation import SimulationChanged
 from modelvigil.store.errors import InvalidStoreUrl, StoreUnavailable
 
 SERVICE_ERRORS = (EndpointConnectionError, EndpointTimeout, EndpointNotConfigured, EndpointResponseError)
-BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN = 1, 2, 3, 4, 5, 6, 7
+BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN, FLEET_INCOMPLETE = 1, 2, 3, 4, 5, 6, 7, 8
 MAX_LINES = 3
 STORE_HINT = "check MODELVIGIL_STORE_URL or --store-url"
 

@@ -12,7 +12,6 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run
-from prefect.tasks import exponential_backoff
 
 from modelvigil.analysis.alerts import RUN_EVENT, resource_id, run_payload
 from modelvigil.analysis.analyse import Analysis
@@ -25,15 +24,13 @@ from modelvigil.analysis.summary import headline
 from modelvigil.service.embedded import home_service_url
 from modelvigil.settings import Settings
 from modelvigil.shared_links import LINK_TTL_S, shared_url
-from tasks.retries import retry_on_transient_error
+from tasks.retries import READ_RETRIES
 
 
 @task(
     name="read-records",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_condition_fn=retry_on_transient_error,
+    **READ_RETRIES,
 )
 def load_records(settings: Settings, config: MonitoringConfig, time_range: tuple[int, int]) -> Records:
     records = read_records(
@@ -49,9 +46,7 @@ def load_records(settings: Settings, config: MonitoringConfig, time_range: tuple
 @task(
     name="analyse",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_condition_fn=retry_on_transient_error,
+    **READ_RETRIES,
 )
 def analyse_records(records: Records, config: MonitoringConfig, time_range: tuple[int, int]) -> Analysis:
     """Streamed: memory holds one block of records and the windows' sums (`analysis.streaming`).

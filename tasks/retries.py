@@ -29,3 +29,11 @@ IDEMPOTENT_WRITE_RETRIES: dict[str, Any] = {
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_on_transient_error,
 }
+
+
+# For tasks that only read (records, deployments): retried whole, transient failures only.
+READ_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_condition_fn": retry_on_transient_error,
+}

@@ -8,6 +8,7 @@ or None when there is nothing to draw (an empty range still gets a valid report)
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -41,6 +42,9 @@ PLOTS: dict[str, str] = {
 FEATURE_PLOT = "Reference vs current: {feature}"  # one per drifted feature, `feature_<name>.png`
 REFERENCE_COLOR, ALERT_COLOR = "0.85", "#f4b6b6"
 DRIFT_LINES = 4  # features drawn over time: the drifted ones, or the highest PSI, up to this many
+# pyplot keeps global state (its figure registry, seaborn's theme): deployments monitored at once in
+# one process (a fleet run's threads) draw one at a time. Their reading and analysis still overlap.
+_PYPLOT = threading.Lock()
 
 
 def _times(ms: pd.Series | np.ndarray) -> pd.Series:
@@ -429,15 +433,16 @@ def draw_all(
     folder.mkdir(parents=True, exist_ok=True)
     if a.empty:
         return {}
-    sns.set_theme(style="whitegrid", context="notebook")
     drawn = {}
-    for name, draw in DRAWERS.items():
-        path = draw(a, thresholds, folder / f"{name}.png")
-        if path is not None:
-            drawn[name] = path
-    for feature in features:
-        name = feature_plot_name(feature)
-        path = feature_distribution(a, thresholds, feature, folder / f"{name}.png")
-        if path is not None:
-            drawn[name] = path
+    with _PYPLOT:
+        sns.set_theme(style="whitegrid", context="notebook")
+        for name, draw in DRAWERS.items():
+            path = draw(a, thresholds, folder / f"{name}.png")
+            if path is not None:
+                drawn[name] = path
+        for feature in features:
+            name = feature_plot_name(feature)
+            path = feature_distribution(a, thresholds, feature, folder / f"{name}.png")
+            if path is not None:
+                drawn[name] = path
     return drawn

@@ -60,7 +60,8 @@ def _store_blocks(url: str, crn: str, time_range: tuple[int, int]) -> Callable[[
     return blocks
 
 
-def _reads_store(settings: Settings) -> bool:
+def reads_store(settings: Settings) -> bool:
+    """Whether records are read from the store directly (else over HTTP, `read_metrics`)."""
     return settings.store_url is not None or (
         settings.service_url is None and CMLEnvironment.from_env() is None
     )
@@ -75,26 +76,59 @@ def _embedded_deployment(settings: Settings, deployment_crn: str | None) -> str:
             f"no deployment given, and no embedded service was ever set up in {settings.home}: "
             "run `./run demo` or `./run serve` first, or pass --deployment CRN"
         )
-    if settings.names_model and identity.model_name != settings.model_name:
+    if not settings.names_model:
+        return identity.deployment_crn
+    try:
+        return identity.as_model(settings.model_name).deployment_crn
+    except KeyError:
+        served = ", ".join(repr(n) for n in [identity.model_name, *identity.other_models])
         raise NoDeployment(
             f"no deployment given and no embedded model {settings.model_name!r} in {settings.home} "
-            f"(it serves {identity.model_name!r}): pass a deployment CRN or another model name"
-        )
-    return identity.deployment_crn
+            f"(it serves {served}): pass a deployment CRN or another model name"
+        ) from None
 
 
-def check_source(settings: Settings, deployment_crn: str | None) -> None:
-    """What `read_records` will read answers, and names a deployment: checked in a second, before
-    a flow starts, so that a wrong setting is one plain line and not a failed run."""
-    if _reads_store(settings):
+def project_deployments(settings: Settings) -> list[tuple[str, str]]:
+    """(model name, deployment CRN) of every deployment of the project: from the store when it is
+    read directly (each deployment with records, named from this home's identity where it knows
+    them), else from API v2 (the newest deployment of each model, as CML lists them)."""
+    if reads_store(settings):
+        names = {}
+        identity = read_identity(settings)
+        if identity is not None:
+            for name in [identity.model_name, *identity.other_models]:
+                names[identity.as_model(name).deployment_crn] = name
+        store = MetricsStore(settings.resolved_store_url())
+        try:
+            crns = store.live_deployments()
+        finally:
+            store.close()
+        return [(names.get(crn, crn.rsplit("/", 1)[-1]), crn) for crn in crns]
+    conn = connect(settings, discover=False)
+    try:
+        project = conn.project_id
+        return [
+            (m["name"], conn.endpoint.latest_deployment(project, m["name"]).latest_deployment_crn)
+            for m in conn.endpoint.list_models(project)
+        ]
+    finally:
+        conn.close()
+
+
+def check_source(settings: Settings, deployment_crn: str | None, *, fleet: bool = False) -> None:
+    """What `read_records` will read answers, and names a deployment (with `fleet`, the project's,
+    whichever they are): checked in a second, before a flow starts, so that a wrong setting is one
+    plain line and not a failed run."""
+    if reads_store(settings):
         store = MetricsStore(settings.resolved_store_url())
         try:
             store.ping()
         finally:
             store.close()
-        _embedded_deployment(settings, deployment_crn)
+        if not fleet:
+            _embedded_deployment(settings, deployment_crn)
     else:
-        connect(settings).close()
+        connect(settings, discover=not fleet).close()
 
 
 def read_records(
@@ -104,7 +138,7 @@ def read_records(
     time_range: tuple[int, int],
     reference_range: tuple[int, int] | None,
 ) -> Records:
-    if _reads_store(settings):
+    if reads_store(settings):
         crn = _embedded_deployment(settings, deployment_crn)
         url = settings.resolved_store_url()
         store = MetricsStore(url)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from modelvigil.model import FraudModel
 from modelvigil.service import apiv2, health, metrics, model, monitoring, shared_files
 from modelvigil.service.added_latency import AddedLatency
 from modelvigil.service.auth import BearerFirst
-from modelvigil.service.deps import ServiceState
+from modelvigil.service.deps import ServedModel, ServiceState
 from modelvigil.service.errors import install_handlers
 from modelvigil.service.limits import LimitBodySize
 from modelvigil.service.options import ServiceOptions
@@ -62,13 +62,19 @@ def create_app(
     store: MetricsStore,
     options: ServiceOptions | None = None,
     home: Path | None = None,
+    *,
+    more_models: Sequence[tuple[ServiceIdentity, FraudModel]] = (),
 ) -> FastAPI:
+    """The service of `fraud_model` as `identity` (the default model), and of each of
+    `more_models` (further models of the same project), all recording into `store`."""
     options = options or ServiceOptions()
+    served = [(identity, fraud_model), *more_models]
     state = ServiceState(
-        identity=identity,
+        models=tuple(
+            ServedModel(i, BatchScorer(m, store, i, model_threads=options.model_threads)) for i, m in served
+        ),
         store=store,
         options=options,
-        scorer=BatchScorer(fraud_model, store, identity, model_threads=options.model_threads),
         telemetry=RequestTelemetry(),
         replicas=asyncio.Semaphore(options.replicas),
         expected_token=identity.api_key.get_secret_value().encode(),
@@ -82,7 +88,8 @@ def create_app(
         sampler = asyncio.create_task(_sample_process(state.telemetry))
         yield
         sampler.cancel()
-        state.scorer.close()
+        for served_model in state.models:
+            served_model.scorer.close()
         if state.parse_pool is not None:
             state.parse_pool.close()
 

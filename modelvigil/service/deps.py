@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -25,19 +26,45 @@ from modelvigil.store import MetricsStore
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    """One model the service hosts: its names and keys, and the thread that scores its calls."""
+
+    identity: ServiceIdentity
+    scorer: BatchScorer
+
+
+@dataclass(frozen=True)
 class ServiceState:
     """Everything one running service shares between its routes (`app.state.service`)."""
 
-    identity: ServiceIdentity
+    models: tuple[ServedModel, ...]  # the first is the default (a call or a read naming none)
     store: MetricsStore
     options: ServiceOptions
-    scorer: BatchScorer
     telemetry: RequestTelemetry
     replicas: asyncio.Semaphore  # requests in flight, as CML's replicas bound them
     expected_token: bytes
     parse_pool: ParsePool | None = None  # big bodies parsed in other processes; None: in threads
     home: Path | None = None  # whose reports and Data Docs `/shared` links open; None: none
     link_key: bytes | None = None  # the home's link-signing key
+
+    @property
+    def identity(self) -> ServiceIdentity:
+        """The default model's identity (the project's, for what all models share)."""
+        return self.models[0].identity
+
+    @cached_property
+    def by_access_key(self) -> dict[str, ServedModel]:
+        return {m.identity.access_key: m for m in self.models}
+
+    @cached_property
+    def served_keys(self) -> tuple[str, ...]:
+        return tuple(self.by_access_key)
+
+    def model_of(self, deployment_crn: str | None) -> ServedModel | None:
+        """The model deployed as `deployment_crn` (None: the default), or None when none is."""
+        if deployment_crn is None:
+            return self.models[0]
+        return next((m for m in self.models if m.identity.deployment_crn == deployment_crn), None)
 
 
 async def _service(request: Request) -> ServiceState:

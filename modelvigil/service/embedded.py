@@ -34,6 +34,7 @@ from modelvigil.settings import (
     Settings,
     load_or_create_identity,
     read_identity,
+    served_identities,
 )
 from modelvigil.store import MetricsStore
 
@@ -90,15 +91,26 @@ def build_server(
     options = options or ServiceOptions()
     check_bind(host, options.auth, allow_insecure_bind)
     identity = load_or_create_identity(settings)
-    model = model or FraudModel.load_or_train(settings.model_path())
+    served = [
+        (i, _model_of(settings, i, model)) for i in served_identities(settings, identity, settings.models)
+    ]
+    (identity, default_model), *more = served
     store = MetricsStore(settings.resolved_store_url())
-    app: Any = create_app(identity, model, store, options, home=settings.home)
+    app: Any = create_app(identity, default_model, store, options, home=settings.home, more_models=more)
     if faults is not None and faults.shares:
         app = FaultInjector(app, faults)
     server = uvicorn_server(
         app, max_header_bytes=options.max_header_bytes, header_timeout_s=options.header_timeout_s
     )
     return server, bind(host, port), identity, store
+
+
+def _model_of(settings: Settings, identity: ServiceIdentity, given: FraudModel | None) -> FraudModel:
+    """The model served as `identity`: the home's own (or `given`), or one trained with that
+    model's seed, kept under its model id."""
+    if identity.seed is None:
+        return given or FraudModel.load_or_train(settings.model_path())
+    return FraudModel.load_or_train(settings.home / "models" / f"{identity.model_id}.joblib", identity.seed)
 
 
 def uvicorn_server(
@@ -138,17 +150,13 @@ def wait_for_health(
 
 
 def _is_our_service(url: str, settings: Settings) -> bool:
-    """Up, and serving this home's identity (another home's service would refuse our key)."""
+    """Up, and serving this home's project (another home's service would refuse our key)."""
     try:
         health = requests.get(f"{url}/health", timeout=1.0)
     except requests.RequestException:
         return False
     identity = read_identity(settings)
-    return (
-        health.ok
-        and identity is not None
-        and health.json().get("model_deployment_crn") == identity.deployment_crn
-    )
+    return health.ok and identity is not None and health.json().get("project_id") == identity.project_id
 
 
 def exit_with_parent(server: uvicorn.Server, parent_pid: int) -> None:

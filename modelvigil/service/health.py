@@ -7,15 +7,17 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from modelvigil.service.deps import Identity, Options, Store
+from modelvigil.service.deps import Options, Service, Store
 from modelvigil.store import StoreUnavailable
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health(store: Store, identity: Identity, options: Options) -> dict[str, Any]:
-    """Liveness and what is served (no secrets). `store` is `ok` or `unavailable`."""
+async def health(store: Store, service: Service, options: Options) -> dict[str, Any]:
+    """Liveness and what is served (no secrets). `store` is `ok` or `unavailable`; `model_name`
+    and `model_deployment_crn` name the default model, `models` every one."""
+    identity = service.identity
     try:
         await run_in_threadpool(store.ping)
         store_state = "ok"
@@ -26,6 +28,10 @@ async def health(store: Store, identity: Identity, options: Options) -> dict[str
         "model_name": identity.model_name,
         "project_id": identity.project_id,
         "model_deployment_crn": identity.deployment_crn,
+        "models": [
+            {"model_name": m.identity.model_name, "model_deployment_crn": m.identity.deployment_crn}
+            for m in service.models
+        ],
         "auth": options.auth,
         "store": store_state,
     }

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelvigil.protocol import MAX_MS
-from modelvigil.service.deps import NO_NUL, IdempotencyKey, Identity, Store
+from modelvigil.service.deps import NO_NUL, IdempotencyKey, Service, Store
 from modelvigil.service.errors import ServiceError
 from modelvigil.store.limits import MAX_KEY_CHARS, MAX_VALUE_BYTES
 from modelvigil.store.metrics_pages import MAX_PAGE, TOKEN_PATTERN, MetricsPage
@@ -81,7 +81,7 @@ async def track_delayed_bulk(body: DelayedMetricsBulk, store: Store) -> dict[str
 async def track_aggregate(
     body: AggregateMetrics,
     store: Store,
-    identity: Identity,
+    service: Service,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """`cdsw.track_aggregate_metrics`: a record with an empty prediction uuid covering a window.
@@ -91,9 +91,11 @@ async def track_aggregate(
     """
     if body.end_timestamp_ms < body.start_timestamp_ms:
         raise ServiceError(422, "end_timestamp_ms is before start_timestamp_ms")
-    crn = body.model_deployment_crn or identity.deployment_crn
-    if crn != identity.deployment_crn:
+    served = service.model_of(body.model_deployment_crn or None)
+    if served is None:
         raise ServiceError(404, "unknown model_deployment_crn")
+    identity = served.identity
+    crn = identity.deployment_crn
     stored = await run_in_threadpool(
         lambda: store.record_aggregate(
             body.metrics,

@@ -16,6 +16,7 @@ from modelvigil.data import FEATURES
 from modelvigil.service.call_body import CallRefused, call_rows
 from modelvigil.service.deps import IDEMPOTENCY_KEY_DOC, MAX_IDEMPOTENCY_KEY, ServiceState
 from modelvigil.service.errors import ServiceError
+from modelvigil.service.telemetry import CALLED_DEPLOYMENT
 
 router = APIRouter()
 AGGREGATE_KEYS = "aggregate:"  # the store keeps aggregates' idempotency keys under this prefix
@@ -90,21 +91,23 @@ async def call_model(request: Request) -> Response:
     raw = await request.body()
     if idempotency_key is not None and idempotency_key.startswith(AGGREGATE_KEYS):
         raise ServiceError(422, f"Idempotency-Key: keys starting with {AGGREGATE_KEYS!r} are the aggregates'")
-    served = service.identity.access_key
+    served = service.served_keys
     try:
         if len(raw) > IN_PROCESS_BYTES and service.parse_pool is not None:
-            rows = await service.parse_pool.rows(raw, access_key_param, served)
+            rows, access_key = await service.parse_pool.rows(raw, access_key_param, served)
         elif len(raw) > OFF_LOOP_BYTES:  # parsing on the event loop would stall every caller
-            rows = await run_in_threadpool(call_rows, raw, access_key_param, served)
+            rows, access_key = await run_in_threadpool(call_rows, raw, access_key_param, served)
         else:
-            rows = call_rows(raw, access_key_param, served)
+            rows, access_key = call_rows(raw, access_key_param, served)
     except CallRefused as refused:
         raise ServiceError(refused.status, refused.message) from None
+    called = service.by_access_key[access_key]
+    request.scope[CALLED_DEPLOYMENT] = called.identity.deployment_crn  # for the call counters
     await _take_replica(service)
     try:
         # The same key with another body is a conflict (409), as payment APIs answer it.
         request_hash = hashlib.sha256(raw).hexdigest() if idempotency_key is not None else None
-        response = await asyncio.wrap_future(service.scorer.submit(rows, idempotency_key, request_hash))
+        response = await asyncio.wrap_future(called.scorer.submit(rows, idempotency_key, request_hash))
     finally:
         service.replicas.release()
     answer = {"success": True, "response": response}

@@ -71,7 +71,8 @@ class Totals(BaseModel):
 
 class MonitoringData(BaseModel):
     deployment_crn: str
-    deployments: list[str]
+    deployments: list[str] = Field(description="the served ones first, then others the store has")
+    deployment_names: dict[str, str] = Field(description="deployment CRN -> model name, for the served ones")
     start_ms: int
     end_ms: int
     step_ms: int
@@ -109,7 +110,7 @@ def monitoring_data(
     store: MetricsStore,
     telemetry: RequestTelemetry,
     crn: str,
-    served: list[str],
+    served: dict[str, str],
     start_ms: int,
     end_ms: int,
     step_ms: int,
@@ -140,7 +141,8 @@ def monitoring_data(
     failed_total = sum(sum(v) for v in service["failed"].values())
     return MonitoringData(
         deployment_crn=crn,
-        deployments=sorted(set(served) | set(store.live_deployments())),
+        deployments=[*served, *sorted(set(store.live_deployments()) - set(served))],
+        deployment_names=served,
         start_ms=start_ms,
         end_ms=end_ms,
         step_ms=step_ms,
@@ -224,8 +226,15 @@ async def data(
         step = choose_step(start, end, step_ms)
     except RangeError as exc:
         raise ServiceError(422, str(exc)) from None
-    served = service.identity.deployment_crn
+    served = {m.identity.deployment_crn: m.identity.model_name for m in service.models}
     response.headers.update(SECURITY_HEADERS)
     return await run_in_threadpool(
-        monitoring_data, service.store, service.telemetry, deployment or served, [served], start, end, step
+        monitoring_data,
+        service.store,
+        service.telemetry,
+        deployment or service.identity.deployment_crn,
+        served,
+        start,
+        end,
+        step,
     )

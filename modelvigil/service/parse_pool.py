@@ -61,15 +61,17 @@ class ParsePool:
                 )
             return self._pool
 
-    async def rows(self, raw: bytes, access_key_param: str | None, served_key: str) -> np.ndarray:
+    async def rows(
+        self, raw: bytes, access_key_param: str | None, served_keys: tuple[str, ...]
+    ) -> tuple[np.ndarray, str]:
         """`call_rows` in a worker process, awaited: no thread of this process waits on it."""
         pool = self._current()
         try:
-            return await asyncio.wrap_future(pool.submit(call_rows, raw, access_key_param, served_key))
+            return await asyncio.wrap_future(pool.submit(call_rows, raw, access_key_param, served_keys))
         except BrokenProcessPool:
             log.warning("a body-parsing worker died; starting a new one (this call is parsed here)")
             self._replace(pool)
-            return await asyncio.to_thread(call_rows, raw, access_key_param, served_key)
+            return await asyncio.to_thread(call_rows, raw, access_key_param, served_keys)
 
     def worker_pids(self) -> list[int]:
         pool = self._pool

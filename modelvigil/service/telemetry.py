@@ -25,6 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelvigil.protocol import bucket_of, now_ms
 
 KEEP_MS = 25 * 3600 * 1000
+# The ASGI scope key under which `/model` names the deployment a call reached; a call refused
+# before its access key was read is counted for the default deployment.
+CALLED_DEPLOYMENT = "modelvigil.deployment_crn"
 PROCESS_SAMPLE_S = 1.0
 LATENCY_EDGES_MS = [0.1 * (600_000 ** (i / 47)) for i in range(48)]  # 0.1 ms ... 60 s
 
@@ -212,4 +215,5 @@ class CountModelCalls:
             await self.app(scope, counting_receive, counting_send)
         finally:
             latency = (time.perf_counter() - started) * 1000
-            self.telemetry.record(self.crn, at, status, latency, sizes["in"], sizes["out"])
+            crn = scope.get(CALLED_DEPLOYMENT, self.crn)
+            self.telemetry.record(crn, at, status, latency, sizes["in"], sizes["out"])

@@ -17,6 +17,10 @@ class StoreUnavailable(StoreError):
     """The database could not be reached or refused the write; nothing was stored."""
 
 
+class UnreadableRecords(StoreError, ValueError):
+    """Stored records that cannot be read back (changed outside modelvigil: a write never stores them)."""
+
+
 class UnknownPredictions(StoreError):
     """Delayed metrics named prediction uuids the store has no record of."""
 

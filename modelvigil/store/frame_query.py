@@ -16,8 +16,10 @@ import pandas as pd
 from sqlalchemy import LargeBinary, and_, case, cast, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import OperationalError
 
-from modelvigil.store.record_frames import build_frame, parse_json_lines, parse_values
+from modelvigil.store.errors import UnreadableRecords
+from modelvigil.store.record_frames import build_frame, metrics_objects, parse_json_lines, parse_values
 from modelvigil.store.schema import delayed, records
 
 
@@ -89,6 +91,17 @@ def as_bytes(column: Any, dialect: Dialect) -> Any:
     return cast(column, LargeBinary)
 
 
+def unreadable(exc: OperationalError) -> UnreadableRecords | None:
+    """SQLite's JSON functions meeting stored metrics that are not JSON (a row changed by hand),
+    in words; None for any other error."""
+    if "malformed JSON" not in str(exc.orig):
+        return None
+    return UnreadableRecords(
+        "stored metrics in this range are not JSON: the store was changed outside modelvigil; "
+        "`SELECT prediction_uuid FROM mv_metric_records WHERE NOT json_valid(metrics)` finds them"
+    )
+
+
 def frame_block(block: Sequence[Any], keys: Sequence[str]) -> pd.DataFrame:
     columns = list(zip(*block, strict=True))
     uuids, starts, ends, texts = columns[:4]
@@ -99,7 +112,11 @@ def frame_block(block: Sequence[Any], keys: Sequence[str]) -> pd.DataFrame:
             "end_ms": np.asarray(ends, dtype=np.int64),
         }
     )
-    table = parse_json_lines(b"\n".join(texts), len(texts))
+    try:
+        table = parse_json_lines(b"\n".join(texts), len(texts))
+    except ValueError:
+        metrics_objects(texts, [f"prediction {u}" for u in uuids])  # names the record
+        raise UnreadableRecords("some stored metrics of this range cannot be read") from None
     late = {}
     arrived = np.full(len(block), -1, dtype=np.int64)
     for i, key in enumerate(keys):

@@ -23,10 +23,10 @@ from modelvigil.protocol import LABEL_KEY, now_ms
 from modelvigil.store import live_counts, metrics_pages
 from modelvigil.store.bulk import BulkWrites
 from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
-from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor, rows_statement
+from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor, rows_statement, unreadable
 from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys
 from modelvigil.store.metrics_pages import MetricsPage
-from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame
+from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame, metrics_objects
 from modelvigil.store.schema import (
     DELAYED_KEYS,
     delayed,
@@ -82,7 +82,7 @@ class MetricsStore:
         try:
             ensure_schema(self.engine)
         except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {_reason(exc)}") from exc
+            raise unreadable(exc) or StoreUnavailable(f"metrics store unreachable: {_reason(exc)}") from exc
         self._schema_ready = True
 
     @contextmanager
@@ -93,7 +93,7 @@ class MetricsStore:
             with self.engine.begin() if write else self.engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
-            raise StoreUnavailable(f"metrics store unreachable: {_reason(exc)}") from exc
+            raise unreadable(exc) or StoreUnavailable(f"metrics store unreachable: {_reason(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -433,7 +433,9 @@ class MetricsStore:
                 .order_by(records.c.start_ms, records.c.id)
             ).all()
         return aggregates_frame(
-            [r.start_ms for r in rows], [r.end_ms for r in rows], [json.loads(r.metrics) for r in rows]
+            [r.start_ms for r in rows],
+            [r.end_ms for r in rows],
+            metrics_objects([r.metrics for r in rows], [f"the aggregate at {r.start_ms} ms" for r in rows]),
         )
 
 

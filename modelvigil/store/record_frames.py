@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from modelvigil.store.errors import UnreadableRecords
+
 BASE_COLUMNS = ["prediction_uuid", "row", "start_ms", "end_ms"]
 _BLOCK = 1 << 22  # Arrow parses 4 MB blocks on all cores
 
@@ -40,6 +42,25 @@ def dumps_json(value: Any) -> str:
 
 def empty_frame() -> pd.DataFrame:
     return pd.DataFrame(columns=BASE_COLUMNS)
+
+
+def metrics_objects(texts: Sequence[str | bytes], names: Sequence[str]) -> list[dict[str, Any]]:
+    """Each record's stored metrics (`names` say which record each is, for the error), or
+    UnreadableRecords naming the first that is not a JSON object."""
+    out = []
+    for name, text in zip(names, texts, strict=True):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            shown = bytes(text[:40], "utf-8") if isinstance(text, str) else bytes(text[:40])
+            raise UnreadableRecords(
+                f"the stored metrics of {name} are not a JSON object ({shown!r}): the store was changed "
+                "outside modelvigil; fix or delete that row"
+            )
+        out.append(value)
+    return out
 
 
 def parse_json_lines(blob: bytes, n: int) -> pa.Table:

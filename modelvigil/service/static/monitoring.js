@@ -75,7 +75,7 @@ function render(d) {
     for (const crn of d.deployments) {
       const option = document.createElement("option");
       option.value = crn;
-      option.textContent = crn.split("/").pop() || crn;
+      option.textContent = d.deployment_names[crn] || crn.split("/").pop() || crn;
       option.title = crn;
       select.appendChild(option);
     }

@@ -1,0 +1,158 @@
+"""A service with several models, a simulation against each, and fleet monitoring over all of them:
+each deployment's own report, and a fleet report whose figures are those of single runs."""
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from flows.fleet_monitoring import FleetIncomplete, fleet_monitoring_flow
+from flows.monitoring import monitoring_flow
+from flows.simulation import simulation_flow
+from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.model import FraudModel
+from modelvigil.settings import load_or_create_identity, served_identities
+from modelvigil.simulation import SimulationConfig
+from modelvigil.store import MetricsStore
+from modelvigil.testing import start_in_thread
+from tests.helpers import auth, lab_payload
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+MODELS = ["alice", "bob", "carol"]
+# Per model: its traffic. bob's drifts, so that its row differs (and comes first).
+TRAFFIC = {
+    "alice": {"seed": 11},
+    "bob": {"seed": 12, "scenario": "covariate_shift", "drift_onset": 0.4, "drift_magnitude": 3.0},
+    "carol": {"seed": 13},
+}
+HEADLINE = ("predictions", "accuracy", "accuracy_low", "accuracy_high", "features", "drifted_features")
+
+
+@pytest.fixture(scope="module")
+def trained_by_name(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each model trained once with its own seed (as the service would train it)."""
+    folder = tmp_path_factory.mktemp("fleet-models")
+    seeds = {name: keys.seed for name, keys in _keys(MODELS).items()}
+    paths = {}
+    for name, seed in seeds.items():
+        paths[name] = folder / f"{name}.joblib"
+        FraudModel.train(seed=seed).save(paths[name])
+    return paths
+
+
+def _keys(names: list[str]) -> dict:
+    from modelvigil.settings import ModelKeys
+
+    return {name: ModelKeys.generate(name) for name in names}
+
+
+@pytest.fixture
+def fleet(settings, trained_by_name):
+    settings = settings.model_copy(update={"models": MODELS})
+    for served in served_identities(settings, load_or_create_identity(settings), MODELS):
+        (settings.home / "models").mkdir(exist_ok=True)
+        shutil.copy(
+            trained_by_name[served.model_name], settings.home / "models" / f"{served.model_id}.joblib"
+        )
+    svc = start_in_thread(settings)
+    yield settings, svc
+    svc.stop()
+
+
+def _simulate_each(svc, tmp_path) -> tuple[datetime, datetime]:
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    for name in MODELS:
+        config = SimulationConfig(
+            service_url=svc.url,
+            model_name=name,
+            requests=150,
+            rows_per_request=10,
+            output_dir=str(tmp_path / name),
+            **TRAFFIC[name],
+        )
+        simulation_flow(config)
+    return started, datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_three_models_are_three_cml_models_and_the_fleet_report_equals_single_runs(fleet, tmp_path):
+    settings, svc = fleet
+    identities = {
+        i.model_name: i for i in served_identities(settings, load_or_create_identity(settings), MODELS)
+    }
+    assert len({i.access_key for i in identities.values()}) == 3
+    assert len({i.deployment_crn for i in identities.values()}) == 3
+    health = requests.get(f"{svc.url}/health", timeout=10).json()
+    assert [m["model_name"] for m in health["models"]] == MODELS and health["model_name"] == "alice"
+    listed = requests.get(
+        f"{svc.url}/api/v2/projects/{health['project_id']}/models", headers=auth(svc), timeout=10
+    )
+    assert sorted(m["name"] for m in listed.json()["models"]) == MODELS
+
+    window = _simulate_each(svc, tmp_path)
+    for name, identity in identities.items():
+        assert svc.store.count(identity.deployment_crn) == 150, name  # one record per call
+    base = MonitoringConfig(start=window[0], end=window[1], store_url=settings.resolved_store_url())
+    fleet_dir = tmp_path / "fleet"
+    result = fleet_monitoring_flow(base.model_copy(update={"output_dir": str(fleet_dir)}))
+    rows = {r.model_name: r for r in result.deployments}
+    assert sorted(rows) == MODELS and all(r.ok for r in rows.values())
+    written = json.loads((fleet_dir / "fleet.json").read_text())["deployments"]
+    assert written[0]["model_name"] == "bob" and written[0]["alerts"] > 0  # worst first
+    html = (fleet_dir / "fleet.html").read_text()
+    for name, identity in identities.items():
+        # Each deployment's own report, beside the fleet's, linked from it.
+        own = next(fleet_dir.parent.glob(f"fleet-{name}-*"))
+        assert (own / "index.html").is_file() and rows[name].report.endswith("/index.html")
+        assert rows[name].report in html
+        single = monitoring_flow(
+            base.model_copy(
+                update={"deployment_crn": identity.deployment_crn, "output_dir": str(tmp_path / name / "r")}
+            )
+        )
+        head = json.loads(Path(single.summary_json).read_text())["headline"]
+        for figure in HEADLINE:
+            assert getattr(rows[name], figure) == head[figure], (name, figure)
+        assert rows[name].alerts == len(single.alerts)
+        assert rows[name].label_coverage == head["label_coverage"]
+        assert rows[name].server_latency_p95_ms == head["server_latency_p95_ms"]
+
+    # The same rows, other models: their answers differ (each was trained with its own seed).
+    answers = {}
+    for name in ("alice", "carol"):
+        body = {"accessKey": identities[name].access_key, "request": lab_payload(20)}
+        r = requests.post(f"{svc.url}/model", json=body, headers=auth(svc), timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["response"]["model_deployment_crn"] == identities[name].deployment_crn
+        answers[name] = r.json()["response"]["probability"]
+    assert answers["alice"] != answers["carol"]
+
+
+def test_one_unreadable_deployment_fails_the_run_after_the_others_are_reported(fleet, tmp_path):
+    settings, svc = fleet
+    _simulate_each(svc, tmp_path)
+    carol = served_identities(settings, load_or_create_identity(settings), ["carol"])[0]
+    store = MetricsStore(settings.resolved_store_url())
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE mv_metric_records SET metrics = 'not json' "
+            "WHERE model_deployment_crn = ? AND prediction_uuid IS NOT NULL",
+            (carol.deployment_crn,),
+        )
+    store.close()
+
+    config = MonitoringConfig(lookback_hours=1, output_dir=str(tmp_path / "fleet"))
+    state = fleet_monitoring_flow(config, return_state=True)  # the run's end, as the Prefect UI shows it
+    assert state.is_failed()
+    why = r"1 of 3 deployment\(s\) could not be monitored \(carol: stored metrics in this range are not JSON"
+    with pytest.raises(FleetIncomplete, match=why):
+        state.result()
+    written = {
+        r["model_name"]: r for r in json.loads((tmp_path / "fleet" / "fleet.json").read_text())["deployments"]
+    }
+    assert written["carol"]["ok"] is False and written["carol"]["reason"]
+    assert written["alice"]["ok"] and written["bob"]["ok"]
+    for name in ("alice", "bob"):
+        assert (next((tmp_path).glob(f"fleet-{name}-*")) / "index.html").is_file()
