@@ -1,4 +1,4 @@
-"""The two deployments: simulation on demand, monitoring every night. Applying them again updates
+"""The deployments: simulation on demand, monitoring of the model and of the whole fleet every night. Applying them again updates
 them in place (Prefect keys deployments by flow and name)."""
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def worker_command(pool: str = WORK_POOL) -> list[str]:
 
 SIMULATION = "simulation/on-demand"
 MONITORING = "monitoring/nightly"
+# Its own flow name, not `monitoring/fleet`: the fleet run's subflow runs are "monitoring" runs,
+# and the UI's flow list would not tell the fleet's run from its children.
+FLEET = "fleet-monitoring/nightly"
 
 
 def schedule_text(settings: DeploymentSettings) -> str:
@@ -57,6 +60,7 @@ def apply_deployments(settings: DeploymentSettings | None = None) -> dict[str, U
     ensure_work_pool(settings.work_pool)
     simulation = flow.from_source(source=str(REPO), entrypoint="flows/simulation.py:simulation_flow")
     monitoring = flow.from_source(source=str(REPO), entrypoint="flows/monitoring.py:monitoring_flow")
+    fleet = flow.from_source(source=str(REPO), entrypoint="flows/fleet_monitoring.py:fleet_monitoring_flow")
     common = {
         "work_pool_name": settings.work_pool,
         "build": False,
@@ -79,6 +83,16 @@ def apply_deployments(settings: DeploymentSettings | None = None) -> dict[str, U
             # The UI shows a schedule as "At 04:15 AM every day", without its zone: the description says it.
             description=f"{schedule_text(settings)}: the last 24 hours of the model's deployment "
             "(accuracy, drift, latency, label coverage), a report, and one alert event per run.",
+            **common,
+        ),
+        FLEET: fleet.deploy(
+            name="nightly",
+            schedules=[Cron(settings.monitoring_cron, timezone=settings.timezone)],
+            concurrency_limit=1,
+            tags=[*settings.tags, "monitoring", "fleet"],
+            description=f"{schedule_text(settings)}: every deployment of the project, each its own "
+            "monitoring run and report, then one fleet report, worst first. A deployment that cannot be "
+            "read is a row saying why; the run then ends Failed, after the others.",
             **common,
         ),
     }

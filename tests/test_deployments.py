@@ -148,6 +148,11 @@ def test_monitoring_is_scheduled_nightly_with_its_timezone(applied):
         assert scheduled, "no scheduled run of the nightly monitoring"
         assert min(r.expected_start_time for r in scheduled) > datetime.now(UTC)
         assert len(client.read_automations_by_name("modelvigil: monitoring alerts -> webhook")) == 1
+        # The whole fleet, on the same night, from its own flow.
+        fleet = client.read_deployment_by_name("fleet-monitoring/nightly")
+        assert [s.schedule.cron for s in fleet.schedules] == ["45 4 * * *"]
+        assert fleet.entrypoint == "flows/fleet_monitoring.py:fleet_monitoring_flow"
+        assert fleet.global_concurrency_limit.limit == 1
         assert not client.read_automations_by_name("modelvigil: accuracy alert -> webhook")
 
 

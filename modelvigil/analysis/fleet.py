@@ -116,7 +116,7 @@ def _row_html(r: FleetRow) -> str:
     name = html.escape(r.model_name)
     if r.report:
         name = f"<a href='{html.escape(r.report, quote=True)}'>{name}</a>"
-    crn = html.escape(r.deployment_crn.rsplit("/", 1)[-1])
+    crn = html.escape(r.deployment_crn.rsplit("/", 1)[-1][:8])  # the whole CRN in its title
     crn_cell = f"<td class='text' title='{html.escape(r.deployment_crn)}'>{crn}</td>"
     if not r.ok:
         reason = html.escape(r.reason or "")
@@ -152,7 +152,7 @@ def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
     outcome = f"{len(rows)} deployment(s): {alerting} with alerts" + (
         f", {failed} could not be monitored" if failed else ""
     )
-    when = f"{context.get('from_utc', '')} to {context.get('to_utc', '')}".replace("+00:00", "")
+    when = f"{str(context.get('from_utc', ''))[:16]} to {str(context.get('to_utc', ''))[:16]}".replace("T", " ")
     head = (
         "<tr><th>model</th><th>deployment</th><th>alerts</th><th>accuracy</th><th>95% interval</th>"
         "<th>drifted features</th><th>label coverage</th><th>server p95 (ms)</th><th>predictions</th></tr>"
