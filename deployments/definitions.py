@@ -1,5 +1,5 @@
-"""The deployments: simulation on demand, monitoring of the model and of the whole fleet every night. Applying them again updates
-them in place (Prefect keys deployments by flow and name)."""
+"""The deployments: simulation on demand, monitoring of the model and of the whole fleet every
+night. Applying them again updates them in place (Prefect keys deployments by flow and name)."""
 
 from __future__ import annotations
 

@@ -152,7 +152,8 @@ def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
     outcome = f"{len(rows)} deployment(s): {alerting} with alerts" + (
         f", {failed} could not be monitored" if failed else ""
     )
-    when = f"{str(context.get('from_utc', ''))[:16]} to {str(context.get('to_utc', ''))[:16]}".replace("T", " ")
+    start, end = (str(context.get(k, ""))[:16].replace("T", " ") for k in ("from_utc", "to_utc"))
+    when = f"{start} to {end}"
     head = (
         "<tr><th>model</th><th>deployment</th><th>alerts</th><th>accuracy</th><th>95% interval</th>"
         "<th>drifted features</th><th>label coverage</th><th>server p95 (ms)</th><th>predictions</th></tr>"
