@@ -16,8 +16,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any, Protocol, TypeVar
 
-from prefect import Task, get_run_logger
+from prefect import Task, get_client, get_run_logger
 from prefect.futures import PrefectFuture
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner
 
 from modelvigil.scaleout import ScaleOut, SchedulerUnreachable, TaskRunnerKind, check_scheduler
@@ -79,6 +80,16 @@ def dask_task_runner(config: ScaleOut) -> TaskRunner[Any]:
     )
 
 
+def _ephemeral_api_url() -> str | None:
+    """The URL of the temporary Prefect server this process started, if it runs on one. That URL is
+    in no setting, so the task runs' context would not carry it, and each worker process would start
+    a server of its own (seconds each, and runs filed apart from their flow's)."""
+    if PREFECT_API_URL.value():
+        return None
+    with get_client(sync_client=True) as client:  # the running temporary server, not a new one
+        return str(client.api_url)
+
+
 def probe_scheduler(address: str) -> None:
     """Raise SchedulerUnreachable unless a Dask scheduler answers at `address`: nothing listening
     is found out at once, something else listening (an HTTP port, say) by Dask's handshake."""
@@ -104,6 +115,9 @@ def fan_out(config: ScaleOut) -> Iterator[Fanout]:
         return
     runner = dask_task_runner(config)
     with ExitStack() as stack:
+        api_url = _ephemeral_api_url()
+        if api_url:
+            stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
         stack.enter_context(runner)
         try:
             client = runner.client  # connects (or starts the local cluster) now, not at the first call
