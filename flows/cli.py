@@ -210,6 +210,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     """The main job: a simulation, then the monitoring of exactly what it sent."""
     from flows.monitoring import monitoring_flow
     from modelvigil.service.embedded import ensure_service, find_running
+    from tasks.runners import shared_cluster
 
     config = _config(args)
     _check_scheduler(config)
@@ -232,19 +233,20 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
                     "another terminal first, or add --keep-serving",
                     flush=True,
                 )
-        summary = _run_simulation(config.model_copy(update={"service_url": url or config.service_url}))
-        _print_summary(summary)
-        print()
-        monitor = MonitoringConfig(
-            start=started,
-            end=datetime.now(UTC) + timedelta(seconds=1),
-            service_url=config.service_url,
-            output_dir=str(Path(summary.output_dir) / "report"),
-            **config.model_dump(include=set(SCALE_OUT_OPTIONS.values())),
-        )
-        # A link to a service that stops with the demo would open nothing: shown only if it stays.
-        stays = bool(already or settings.service_url or args.keep_serving)
-        _report_lines(monitoring_flow(monitor), link_lives=stays)
+        with shared_cluster(config) as scaled:  # on dask, both flows on one cluster
+            summary = _run_simulation(scaled.model_copy(update={"service_url": url or config.service_url}))
+            _print_summary(summary)
+            print()
+            monitor = MonitoringConfig(
+                start=started,
+                end=datetime.now(UTC) + timedelta(seconds=1),
+                service_url=config.service_url,
+                output_dir=str(Path(summary.output_dir) / "report"),
+                **scaled.model_dump(include=set(SCALE_OUT_OPTIONS.values())),
+            )
+            # A link to a service that stops with the demo would open nothing: shown only if it stays.
+            stays = bool(already or settings.service_url or args.keep_serving)
+            _report_lines(monitoring_flow(monitor), link_lives=stays)
         if args.keep_serving and url and not (already or settings.service_url):
             print(f"\nserving {url}/monitoring until Ctrl-C", flush=True)
             _wait_for_interrupt()

@@ -1,5 +1,6 @@
-"""`task_runner dask`: the same simulation and monitoring on a real 2-process LocalCluster give the
-same records, ledger and summaries as the default runner."""
+"""`task_runner dask`: the same simulation and monitoring on a real 2-process LocalCluster (the
+runner's own, and one reached by its address) give the same records, ledger and summaries as the
+default runner."""
 
 import pickle
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from modelvigil.data import FEATURES, generate
 from modelvigil.scaleout import SchedulerUnreachable
 from modelvigil.simulation import SimulationConfig
 from modelvigil.testing import start_in_thread
-from tasks.runners import probe_scheduler
+from tasks.runners import probe_scheduler, shared_cluster
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -50,17 +51,19 @@ def simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, runner,
                 **extra,
             )
         )
-        report = monitoring_flow(
-            MonitoringConfig(
-                start=started,
-                end=datetime.now(UTC) + timedelta(seconds=1),
-                output_dir=str(home / "report"),
-                store_url=own.resolved_store_url(),
-                window_size=20,
-                task_runner=runner,
-                **extra,
-            )
+        monitoring = MonitoringConfig(
+            start=started,
+            end=datetime.now(UTC) + timedelta(seconds=1),
+            output_dir=str(home / "report"),
+            store_url=own.resolved_store_url(),
+            window_size=20,
+            task_runner=runner,
+            **extra,
         )
+        # The simulation started a cluster of its own; the monitoring goes to one by its address.
+        with shared_cluster(monitoring) as monitoring:
+            assert (monitoring.dask_address is not None) == (runner == "dask")
+            report = monitoring_flow(monitoring)
         records = service.store.read_frame(service.identity.deployment_crn)
     finally:
         service.stop()
