@@ -18,6 +18,7 @@ from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.readers import check_source
 from modelvigil.cli import Parser, add_core_commands, command, run
 from modelvigil.client.connect import connect
+from modelvigil.scaleout import ScaleOut, TaskRunnerKind
 from modelvigil.settings import CMLEnvironment, Settings
 from modelvigil.simulation import SimulationConfig, SimulationSummary
 from modelvigil.terminal import FLEET_INCOMPLETE, UsageError
@@ -25,6 +26,12 @@ from modelvigil.terminal import FLEET_INCOMPLETE, UsageError
 if TYPE_CHECKING:  # the flow module loads Prefect: only the commands that run it import it
     from flows.monitoring import MonitoringSummary
 
+# Where the tasks run (`modelvigil.scaleout`): the same three options on every flow command.
+SCALE_OUT_OPTIONS = {
+    "task_runner": "task_runner",
+    "dask_address": "dask_address",
+    "dask_workers": "dask_workers",
+}
 # Simulation options: flag (argparse dest) -> SimulationConfig field. Defaults and descriptions
 # come from the model; an option left out is not passed, so the model fills it.
 SIMULATION_OPTIONS = {
@@ -34,6 +41,7 @@ SIMULATION_OPTIONS = {
     "onset": "drift_onset",
     "magnitude": "drift_magnitude",
     "concurrency": "concurrency",
+    "batch_size": "batch_size",
     "seed": "seed",
     "coverage": "label_coverage",
     "label_delay": "label_delay_seconds",
@@ -43,6 +51,7 @@ SIMULATION_OPTIONS = {
     "out": "output_dir",
     "service_url": "service_url",
     "model_name": "model_name",
+    **SCALE_OUT_OPTIONS,
 }
 MONITOR_OPTIONS = {
     "lookback_hours": "lookback_hours",
@@ -52,6 +61,7 @@ MONITOR_OPTIONS = {
     "out": "output_dir",
     "service_url": "service_url",
     "store_url": "store_url",
+    **SCALE_OUT_OPTIONS,
 }
 # A field's type -> how argparse reads its option.
 PARSERS: dict[object, type] = {int: int, float: float, int | None: int, float | None: float}
@@ -82,7 +92,23 @@ def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, objec
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
+    _check_scale_out(args)
     return SimulationConfig(**_given(args, SIMULATION_OPTIONS))  # type: ignore[arg-type]
+
+
+def _check_scale_out(args: argparse.Namespace) -> None:
+    """`--dask-address` names where the dask runner's tasks go: without `--task-runner dask` it is a
+    mistake (the form refuses the same), told in the options' own words."""
+    if args.dask_address is not None and args.task_runner != TaskRunnerKind.dask:
+        raise UsageError("--dask-address needs --task-runner dask")
+
+
+def _check_scheduler(config: ScaleOut) -> None:
+    """A scheduler the user named must answer: found out in seconds, before Prefect starts."""
+    if config.task_runner is TaskRunnerKind.dask and config.dask_address:
+        from tasks.runners import probe_scheduler  # loads Dask: only when a scheduler is named
+
+        probe_scheduler(config.dask_address)
 
 
 def _run_simulation(config: SimulationConfig) -> SimulationSummary:
@@ -113,6 +139,7 @@ def _check_service(settings: Settings, config: SimulationConfig) -> None:
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     config = _config(args)
+    _check_scheduler(config)
     _check_service(settings, config)
     _print_summary(_run_simulation(config))
     return 0
@@ -129,6 +156,7 @@ def _when(text: str | None) -> datetime | None:
 
 
 def _monitor_config(args: argparse.Namespace) -> MonitoringConfig:
+    _check_scale_out(args)
     values: dict[str, object] = {
         **_given(args, MONITOR_OPTIONS),
         "start": _when(args.start),
@@ -163,6 +191,7 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monitoring import AlertsRaised, monitoring_flow
 
     config = _monitor_config(args)
+    _check_scheduler(config)
     if args.all:
         return _monitor_fleet(settings, config)
     check_source(
@@ -211,8 +240,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     """The main job: a simulation, then the monitoring of exactly what it sent."""
     from flows.monitoring import monitoring_flow
     from modelvigil.service.embedded import ensure_service, find_running
+    from tasks.runners import shared_cluster
 
     config = _config(args)
+    _check_scheduler(config)
     _check_service(settings, config)
     started = datetime.now(UTC) - timedelta(seconds=1)
     settings = settings.overridden(service_url=config.service_url)
@@ -232,18 +263,20 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
                     "another terminal first, or add --keep-serving",
                     flush=True,
                 )
-        summary = _run_simulation(config.model_copy(update={"service_url": url or config.service_url}))
-        _print_summary(summary)
-        print()
-        monitor = MonitoringConfig(
-            start=started,
-            end=datetime.now(UTC) + timedelta(seconds=1),
-            service_url=config.service_url,
-            output_dir=str(Path(summary.output_dir) / "report"),
-        )
-        # A link to a service that stops with the demo would open nothing: shown only if it stays.
-        stays = bool(already or settings.service_url or args.keep_serving)
-        _report_lines(monitoring_flow(monitor), link_lives=stays)
+        with shared_cluster(config) as scaled:  # on dask, both flows on one cluster
+            summary = _run_simulation(scaled.model_copy(update={"service_url": url or config.service_url}))
+            _print_summary(summary)
+            print()
+            monitor = MonitoringConfig(
+                start=started,
+                end=datetime.now(UTC) + timedelta(seconds=1),
+                service_url=config.service_url,
+                output_dir=str(Path(summary.output_dir) / "report"),
+                **scaled.model_dump(include=set(SCALE_OUT_OPTIONS.values())),
+            )
+            # A link to a service that stops with the demo would open nothing: shown only if it stays.
+            stays = bool(already or settings.service_url or args.keep_serving)
+            _report_lines(monitoring_flow(monitor), link_lives=stays)
         if args.keep_serving and url and not (already or settings.service_url):
             print(f"\nserving {url}/monitoring until Ctrl-C", flush=True)
             _wait_for_interrupt()

@@ -17,6 +17,7 @@ from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.summary import headline
 from modelvigil.settings import Settings, read_identity
 from tasks.monitoring import analyse_records, load_records, publish_report, raise_alerts, render_report
+from tasks.runners import fan_out
 
 
 class AlertsRaised(RuntimeError):
@@ -44,7 +45,12 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
     folder = Path(config.output_dir) if config.output_dir else settings.home / "reports" / stamp
 
     records = load_records(settings, config, time_range)
-    analysis = analyse_records(records, config, time_range)
+    # On Dask the analysis, which reads the records itself, runs on a worker: the flow's process
+    # only draws and publishes.
+    with fan_out(config) as runner:
+        (analysis,) = runner.in_order(
+            analyse_records, [{"records": records, "config": config, "time_range": time_range}]
+        )
     model_name = _model_name(settings, records.deployment_crn)
     context = {
         "model_name": model_name,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from modelvigil import progress
+from modelvigil.client import ModelEndpoint
 from modelvigil.client.connect import connect
 from modelvigil.client.delivery import Delivery
 from modelvigil.client.groundtruth import covered_requests, label_items
@@ -40,6 +43,7 @@ from modelvigil.simulation import (
 from tasks.accuracy import track_window_accuracy
 from tasks.checks import validate_predictions
 from tasks.ground_truth import submit_ground_truth
+from tasks.runners import fan_out
 from tasks.scoring import score_batch
 from tasks.traffic import generate_traffic
 
@@ -51,6 +55,26 @@ class PredictionChecksFailed(RuntimeError):
 def _simulation_id(config: SimulationConfig) -> str:
     # From the flow run, not random: a retried flow run keeps its idempotency keys.
     return config.simulation_id or f"sim-{str(flow_run.get_id() or 'local').replace('-', '')[:12]}"
+
+
+def _batches(
+    config: SimulationConfig, endpoint: ModelEndpoint, features: np.ndarray, simulation_id: str
+) -> Iterator[dict[str, Any]]:
+    """`score_batch`'s parameters, batch by batch: each carries its own rows only, which is all a
+    Dask worker needs to be sent."""
+    rows = config.rows_per_request
+    for first in range(0, config.requests, config.batch_size):
+        numbers = list(range(first, min(first + config.batch_size, config.requests)))
+        yield {
+            "endpoint": endpoint,
+            "features": features[first * rows : (numbers[-1] + 1) * rows],
+            "request_numbers": numbers,
+            "rows_per_request": rows,
+            "simulation_id": simulation_id,
+            "concurrency": config.concurrency,
+            "max_attempts": config.max_attempts,
+            "first_request": first,
+        }
 
 
 @flow(name="simulation")
@@ -96,22 +120,13 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         )
         ledgers = []
         started = time.perf_counter()
-        for first in range(0, config.requests, config.batch_size):
-            numbers = list(range(first, min(first + config.batch_size, config.requests)))
-            ledgers.append(
-                score_batch(
-                    conn.endpoint,
-                    features,
-                    numbers,
-                    config.rows_per_request,
-                    simulation_id,
-                    config.concurrency,
-                    config.max_attempts,
-                )
-            )
-            done = numbers[-1] + 1
-            update_progress_artifact(progress_id, 100.0 * done / config.requests)
-            progress.report(done, config.requests)
+        batches = _batches(config, conn.endpoint, features, simulation_id)
+        with fan_out(config) as runner:
+            for ledger in runner.in_order(score_batch, batches):
+                ledgers.append(ledger)
+                done = int(ledger["request_no"].iloc[-1]) + 1
+                update_progress_artifact(progress_id, 100.0 * done / config.requests)
+                progress.report(done, config.requests)
         scoring_seconds = time.perf_counter() - started
         ledger = pd.concat(ledgers, ignore_index=True)
         ledger.to_parquet(out / "ledger.parquet", index=False)

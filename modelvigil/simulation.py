@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from modelvigil.analysis import windows
 from modelvigil.analysis.performance import window_quality
 from modelvigil.data import DEFAULT_SHIFTED, FEATURES, Scenario
-from modelvigil.forms import FormModel
+from modelvigil.scaleout import ScaleOut
 
 
 class CheckPolicy(StrEnum):
@@ -24,7 +24,7 @@ class CheckPolicy(StrEnum):
     warn = "warn"
 
 
-class SimulationConfig(FormModel):
+class SimulationConfig(ScaleOut):
     form_groups: ClassVar[dict[str, tuple[str, ...]]] = {
         "Traffic": ("requests", "rows_per_request", "seed"),
         "Drift": ("scenario", "drift_onset", "drift_magnitude", "shifted_features"),
@@ -39,6 +39,7 @@ class SimulationConfig(FormModel):
             "model_name",
         ),
         "Ground truth": ("label_coverage", "label_delay_seconds", "accuracy_window"),
+        **ScaleOut.form_groups,
         "Output": ("simulation_id", "output_dir"),
     }
 

@@ -11,6 +11,7 @@ and an exit code per kind of failure; the traceback only with `--debug`.
 | 6 | the metrics store cannot be reached |
 | 7 | the service cannot listen where it was asked to |
 | 8 | `monitor --all`: some deployments could not be monitored (the others were) |
+| 9 | no Dask scheduler answers at `--dask-address` |
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from modelvigil.client.errors import (
     EndpointResponseError,
     EndpointTimeout,
 )
+from modelvigil.scaleout import SchedulerUnreachable
 from modelvigil.service.listen import CannotListen
 from modelvigil.settings import InvalidIdentityFile
 from modelvigil.simulation import SimulationChanged
 from modelvigil.store.errors import InvalidStoreUrl, StoreUnavailable
 
 SERVICE_ERRORS = (EndpointConnectionError, EndpointTimeout, EndpointNotConfigured, EndpointResponseError)
-BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN, FLEET_INCOMPLETE = 1, 2, 3, 4, 5, 6, 7, 8
+BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN = 1, 2, 3, 4, 5, 6, 7
+FLEET_INCOMPLETE, NO_SCHEDULER = 8, 9
 MAX_LINES = 3
 STORE_HINT = "check MODELVIGIL_STORE_URL or --store-url"
 
@@ -68,6 +71,8 @@ def explain(exc: BaseException) -> Failure | None:
         return Failure(USAGE, problems)
     if isinstance(exc, CannotListen):
         return Failure(CANNOT_LISTEN, [f"error: {_first_line(exc)}"])
+    if isinstance(exc, SchedulerUnreachable):
+        return Failure(NO_SCHEDULER, [f"error: {_first_line(exc)}", "check --dask-address (tcp://HOST:PORT)"])
     if isinstance(exc, SERVICE_ERRORS):
         return Failure(NO_SERVICE, [f"error: {_first_line(exc)}"])
     if isinstance(exc, (DeploymentNotFound, NoDeployment)):

@@ -33,7 +33,9 @@ def score_batch(
     simulation_id: str,
     concurrency: int,
     max_attempts: int,
+    first_request: int = 0,
 ) -> pd.DataFrame:
+    """`features` starts at request `first_request` (0: the whole traffic's matrix)."""
     policy = RetryPolicy(max_attempts=max_attempts, should_retry=retry_transient_request)
     ledger = score_requests(
         endpoint,
@@ -43,6 +45,7 @@ def score_batch(
         simulation_id,
         concurrency=concurrency,
         policy=policy,
+        first_request=first_request,
     )
     failed = int(ledger["uuid"].isna().sum())
     retries = int((ledger["attempts"] - 1).sum())

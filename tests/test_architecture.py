@@ -43,8 +43,9 @@ def test_the_four_sides_exist():
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_no_module_of_the_core_imports_prefect(path):
-    assert not [m for m in _imports(path) if m == "prefect" or m.startswith("prefect.")]
+def test_no_module_of_the_core_imports_prefect_or_dask(path):
+    roots = ("prefect", "prefect_dask", "dask", "distributed")
+    assert not [m for m in _imports(path) if m.split(".")[0] in roots]
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -13,6 +13,7 @@ from flows.fleet_monitoring import FleetIncomplete, fleet_monitoring_flow
 from flows.monitoring import monitoring_flow
 from flows.simulation import simulation_flow
 from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.data import generate
 from modelvigil.model import FraudModel
 from modelvigil.settings import load_or_create_identity, served_identities
 from modelvigil.simulation import SimulationConfig
@@ -33,13 +34,14 @@ HEADLINE = ("predictions", "accuracy", "accuracy_low", "accuracy_high", "feature
 
 @pytest.fixture(scope="module")
 def trained_by_name(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each model trained once with its own seed (as the service would train it)."""
+    """Each model trained once with its own seed, on a smaller sample than the service's (it
+    trains the same way on 50,000 rows: seconds per model a test need not spend)."""
     folder = tmp_path_factory.mktemp("fleet-models")
     seeds = {name: keys.seed for name, keys in _keys(MODELS).items()}
     paths = {}
     for name, seed in seeds.items():
         paths[name] = folder / f"{name}.joblib"
-        FraudModel.train(seed=seed).save(paths[name])
+        FraudModel.train(generate(5_000, seed=seed)).save(paths[name])
     return paths
 
 
@@ -77,7 +79,7 @@ def _simulate_each(svc, tmp_path) -> tuple[datetime, datetime]:
     return started, datetime.now(UTC) + timedelta(seconds=1)
 
 
-def test_three_models_are_three_cml_models_and_the_fleet_report_equals_single_runs(fleet, tmp_path):
+def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(fleet, tmp_path):
     settings, svc = fleet
     identities = {
         i.model_name: i for i in served_identities(settings, load_or_create_identity(settings), MODELS)
@@ -129,11 +131,9 @@ def test_three_models_are_three_cml_models_and_the_fleet_report_equals_single_ru
         answers[name] = r.json()["response"]["probability"]
     assert answers["alice"] != answers["carol"]
 
-
-def test_one_unreadable_deployment_fails_the_run_after_the_others_are_reported(fleet, tmp_path):
-    settings, svc = fleet
-    _simulate_each(svc, tmp_path)
-    carol = served_identities(settings, load_or_create_identity(settings), ["carol"])[0]
+    # One deployment's rows made unreadable: the others are still monitored and reported, and the
+    # run ends Failed, saying which and why.
+    carol = identities["carol"]
     store = MetricsStore(settings.resolved_store_url())
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
@@ -143,16 +143,16 @@ def test_one_unreadable_deployment_fails_the_run_after_the_others_are_reported(f
         )
     store.close()
 
-    config = MonitoringConfig(lookback_hours=1, output_dir=str(tmp_path / "fleet"))
+    config = base.model_copy(update={"output_dir": str(tmp_path / "night")})
     state = fleet_monitoring_flow(config, return_state=True)  # the run's end, as the Prefect UI shows it
     assert state.is_failed()
     why = r"1 of 3 deployment\(s\) could not be monitored \(carol: stored metrics in this range are not JSON"
     with pytest.raises(FleetIncomplete, match=why):
         state.result()
     written = {
-        r["model_name"]: r for r in json.loads((tmp_path / "fleet" / "fleet.json").read_text())["deployments"]
+        r["model_name"]: r for r in json.loads((tmp_path / "night" / "fleet.json").read_text())["deployments"]
     }
     assert written["carol"]["ok"] is False and written["carol"]["reason"]
     assert written["alice"]["ok"] and written["bob"]["ok"]
     for name in ("alice", "bob"):
-        assert (next((tmp_path).glob(f"fleet-{name}-*")) / "index.html").is_file()
+        assert (next(tmp_path.glob(f"night-{name}-*")) / "index.html").is_file()

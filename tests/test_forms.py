@@ -31,8 +31,15 @@ def test_fields_come_in_group_order_with_no_none_toggle_and_bounds_in_words(mode
             assert "Range: " in prop["description"], name
 
 
-def test_the_simulation_form_reads_traffic_drift_scoring_ground_truth_output():
-    assert list(SimulationConfig.form_groups) == ["Traffic", "Drift", "Scoring", "Ground truth", "Output"]
+def test_the_simulation_form_reads_traffic_drift_scoring_ground_truth_scale_out_output():
+    assert list(SimulationConfig.form_groups) == [
+        "Traffic",
+        "Drift",
+        "Scoring",
+        "Ground truth",
+        "Scale-out",
+        "Output",
+    ]
     requests = SimulationConfig.model_json_schema()["properties"]["requests"]
     assert requests["description"].endswith("Range: 1 to 10,000,000.")
     timeout = SimulationConfig.model_json_schema()["properties"]["request_timeout_seconds"]

@@ -40,6 +40,14 @@ def run_cli(*args, env, timeout=120):
         (["monitor", "--start", "yesterday"], {}, 2, "not an ISO time"),
         (["session", "no/such/script.py"], {}, 2, "no script at"),
         (["simulate", "--bogus"], {}, 2, "unrecognized arguments: --bogus"),
+        (["simulate", "--dask-address", "tcp://127.0.0.1:9"], {}, 2, "needs --task-runner dask"),
+        (
+            ["monitor", "--task-runner", "dask", "--dask-address", "127.0.0.1:9"],
+            {},
+            2,
+            "must be tcp://HOST:PORT",
+        ),
+        (["demo", "--task-runner", "dask", "--dask-address", "tcp://127.0.0.1:9"], {}, 9, "no Dask sched"),
     ],
 )
 def test_expected_failures_are_a_few_plain_lines_and_an_exit_code(

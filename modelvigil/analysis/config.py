@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 from modelvigil.analysis.windows import Windowing, WindowKind
 from modelvigil.forms import FormModel
 from modelvigil.protocol import CRN_PATTERN
+from modelvigil.scaleout import ScaleOut
 
 # Drift limits; why these values: `analysis/drift.py`. Kept here, so that reading a configuration
 # (every command's option help) does not load the statistics behind drift.
@@ -71,13 +72,14 @@ class Thresholds(FormModel):
     )
 
 
-class MonitoringConfig(FormModel):
+class MonitoringConfig(ScaleOut):
     form_groups: ClassVar[dict[str, tuple[str, ...]]] = {
         "Time range": ("start", "end", "lookback_hours"),
         "Model": ("deployment_crn", "model_name", "service_url", "store_url"),
         "Windows": ("window_kind", "window_size", "window_minutes"),
         "Reference": ("reference_start", "reference_end", "reference_share"),
         "Alerts": ("thresholds", "fail_on_alert"),
+        **ScaleOut.form_groups,
         "Output": ("output_dir", "plot_all_features"),
     }
 

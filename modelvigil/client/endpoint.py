@@ -62,6 +62,11 @@ class _Session(requests.Session):
             found = self._environment[host] = super().merge_environment_settings(url, {}, None, None, None)
         return {**found, "proxies": dict(found["proxies"])}  # requests may edit what it is given
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled in another process (a Dask worker): that process's environment is looked up anew.
+        super().__setstate__(state)
+        self._environment = {}
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -55,11 +55,15 @@ def score_requests(
     *,
     concurrency: int,
     policy: RetryPolicy,
+    first_request: int = 0,
 ) -> pd.DataFrame:
-    """Score the given requests, `concurrency` at a time; request `k` carries rows `k*R .. k*R+R-1`."""
+    """Score the given requests, `concurrency` at a time; request `k` carries rows `k*R .. k*R+R-1`
+    of the traffic, and `features` starts at request `first_request`'s first row (a batch sent to
+    another process carries its own rows only)."""
 
     def one(request_no: int) -> dict[str, Any]:
-        rows = features[request_no * rows_per_request : (request_no + 1) * rows_per_request]
+        start = (request_no - first_request) * rows_per_request
+        rows = features[start : start + rows_per_request]
         key = idempotency_key(simulation_id, request_no)
         sent = time.time_ns() // 1_000_000
         outcome = call_with_retries(lambda: endpoint.predict(_payload(rows), idempotency_key=key), policy)
