@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from flows.console import console_without_tracebacks
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.readers import check_source
 from modelvigil.cli import Parser, add_core_commands, command, run
@@ -138,6 +139,7 @@ def _check_service(settings: Settings, config: SimulationConfig) -> None:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    console_without_tracebacks(args.debug)
     config = _config(args)
     _check_scheduler(config)
     _check_service(settings, config)
@@ -188,6 +190,7 @@ def _report_lines(summary: MonitoringSummary, link_lives: bool = True) -> None:
 
 
 def _monitor(args: argparse.Namespace, settings: Settings) -> int:
+    console_without_tracebacks(args.debug)
     from flows.monitoring import AlertsRaised, monitoring_flow
 
     config = _monitor_config(args)
@@ -238,6 +241,7 @@ def _monitor_fleet(settings: Settings, config: MonitoringConfig) -> int:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     """The main job: a simulation, then the monitoring of exactly what it sent."""
+    console_without_tracebacks(args.debug)
     from flows.monitoring import monitoring_flow
     from modelvigil.service.embedded import ensure_service, find_running
     from tasks.runners import shared_cluster

@@ -17,8 +17,12 @@ from pydantic import BaseModel
 from flows.monitoring import AlertsRaised, monitoring_flow
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.fleet import FleetMember, FleetRow, write_fleet_report
+from modelvigil.scaleout import TaskRunnerKind
 from modelvigil.settings import Settings
 from tasks.fleet import discover_deployments, monitor_deployment, publish_fleet
+from tasks.runners import fan_out
+
+MONITORING_FLOW = f"{monitoring_flow.fn.__module__}.{monitoring_flow.fn.__name__}"
 
 
 class FleetIncomplete(RuntimeError):
@@ -46,6 +50,8 @@ def _for_member(
             "end": end,
             "output_dir": str(member.report_folder(fleet)),
             "fail_on_alert": False,
+            # Already where the fleet's runner put it (a Dask worker, or a thread of the flow).
+            "task_runner": TaskRunnerKind.default,
         }
     )
 
@@ -64,11 +70,16 @@ def fleet_monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Flee
     folder = Path(config.output_dir) if config.output_dir else settings.home / "reports" / f"fleet-{stamp}"
 
     members = discover_deployments(settings)
-    futures = [
-        monitor_deployment.submit(monitoring_flow, _for_member(config, m, time_range, folder), m, folder)
+    calls = [
+        {"monitor": MONITORING_FLOW, "config": _for_member(config, m, time_range, folder), "member": m,
+         "fleet_folder": folder}
         for m in members
-    ]
-    rows = [future.result() for future in futures]
+    ]  # fmt: skip
+    if config.task_runner is TaskRunnerKind.dask:
+        with fan_out(config) as runner:
+            rows = list(runner.in_order(monitor_deployment, calls))
+    else:  # all at once on the flow's threads
+        rows = [future.result() for future in [monitor_deployment.submit(**call) for call in calls]]
 
     start, end = (datetime.fromtimestamp(ms / 1000, UTC).isoformat() for ms in time_range)
     files = write_fleet_report(rows, folder, {"from_utc": start, "to_utc": end})

@@ -4,13 +4,12 @@ fleet report."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.importtools import import_object
 
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.fleet import FleetMember, FleetRow, discover, worst_first
@@ -37,19 +36,17 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-# NO_CACHE: every night reads new records. The monitoring flow is passed in (tasks never import
-# flows); called here it is a subflow run of its own, under this task run.
+# NO_CACHE: every night reads new records. The monitoring flow is named by its import path (tasks
+# never import flows; and a Flow object sent to a Dask worker arrives without the names its
+# parameter annotations need); called here it is a subflow run of its own, under this task run.
 @task(name="monitor-deployment", cache_policy=NO_CACHE, task_run_name="monitor {member.model_name}")
 def monitor_deployment(
-    monitor: Callable[[MonitoringConfig], Any],
-    config: MonitoringConfig,
-    member: FleetMember,
-    fleet_folder: Path,
+    monitor: str, config: MonitoringConfig, member: FleetMember, fleet_folder: Path
 ) -> FleetRow:
-    """One deployment's monitoring; never raises: a deployment that cannot be monitored is a row
-    saying why, so the others go on."""
+    """One deployment's monitoring by the flow at import path `monitor`; never raises: a
+    deployment that cannot be monitored is a row saying why, so the others go on."""
     try:
-        summary = monitor(config)
+        summary = import_object(monitor)(config)
     except Exception as exc:
         reason = _reason(exc)
         get_run_logger().error("%s could not be monitored: %s", member.model_name, reason)

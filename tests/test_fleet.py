@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from flows.cli import main as cli_main
 from flows.fleet_monitoring import FleetIncomplete, fleet_monitoring_flow
 from flows.monitoring import monitoring_flow
 from flows.simulation import simulation_flow
@@ -79,7 +80,7 @@ def _simulate_each(svc, tmp_path) -> tuple[datetime, datetime]:
     return started, datetime.now(UTC) + timedelta(seconds=1)
 
 
-def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(fleet, tmp_path):
+def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(fleet, tmp_path, capfd):
     settings, svc = fleet
     identities = {
         i.model_name: i for i in served_identities(settings, load_or_create_identity(settings), MODELS)
@@ -156,3 +157,11 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
     assert written["alice"]["ok"] and written["bob"]["ok"]
     for name in ("alice", "bob"):
         assert (next(tmp_path.glob(f"night-{name}-*")) / "index.html").is_file()
+
+    # At the terminal: exit 8, the reason in plain lines, no traceback (`--debug` shows them).
+    store_url = settings.resolved_store_url()
+    start, end = (moment.isoformat() for moment in window)
+    code = cli_main(["monitor", "--all", "--start", start, "--end", end, "--store-url", store_url])
+    said = capfd.readouterr().err
+    assert code == 8 and "Traceback" not in said
+    assert "error: 1 of 3 deployment(s) could not be monitored (carol: stored metrics" in said
