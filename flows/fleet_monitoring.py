@@ -52,6 +52,7 @@ def _for_member(
             "fail_on_alert": False,
             # Already where the fleet's runner put it (a Dask worker, or a thread of the flow).
             "task_runner": TaskRunnerKind.default,
+            "dask_address": None,
         }
     )
 

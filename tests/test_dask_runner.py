@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from flows.fleet_monitoring import fleet_monitoring_flow
 from flows.monitoring import monitoring_flow
 from flows.simulation import simulation_flow
 from modelvigil.analysis.config import MonitoringConfig
@@ -64,16 +65,21 @@ def simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, runner,
         with shared_cluster(monitoring) as monitoring:
             assert (monitoring.dask_address is not None) == (runner == "dask")
             report = monitoring_flow(monitoring)
+            # The fleet's per-deployment monitoring, on the same cluster (a worker runs each subflow).
+            fleet = fleet_monitoring_flow(monitoring.model_copy(update={"output_dir": str(home / "fleet")}))
         records = service.store.read_frame(service.identity.deployment_crn)
     finally:
         service.stop()
-    return sim, pd.read_parquet(home / "sim" / "ledger.parquet"), records, report
+    return sim, pd.read_parquet(home / "sim" / "ledger.parquet"), records, (report, fleet)
 
 
 def test_the_dask_runner_gives_what_the_default_runner_gives(settings, trained_model, tmp_path, monkeypatch):
     default = simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, "default")
     dask = simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, "dask", dask_workers=2)
-    (sim_a, ledger_a, records_a, report_a), (sim_b, ledger_b, records_b, report_b) = default, dask
+    (sim_a, ledger_a, records_a, (report_a, fleet_a)), (sim_b, ledger_b, records_b, (report_b, fleet_b)) = (
+        default,
+        dask,
+    )
 
     assert ledger_b["request_no"].tolist() == list(range(60))  # the ledger's order, batch after batch
     pd.testing.assert_frame_equal(ledger_a[LEDGER], ledger_b[LEDGER])
@@ -94,6 +100,10 @@ def test_the_dask_runner_gives_what_the_default_runner_gives(settings, trained_m
     )
     assert figures_a == figures_b and figures_b["predictions"] == 60 and "accuracy" in figures_b
     assert [a.message for a in report_a.alerts] == [a.message for a in report_b.alerts]
+    unequal = {"deployment_crn", "report", "server_latency_p95_ms"}  # each run's own service and folder
+    rows_a, rows_b = ([r.model_dump(exclude=unequal) for r in f.deployments] for f in (fleet_a, fleet_b))
+    assert rows_a == rows_b and rows_b[0]["ok"] and rows_b[0]["predictions"] == 60
+    assert rows_b[0]["accuracy"] == figures_b["accuracy"]
 
 
 def test_an_address_where_no_scheduler_listens_is_refused_in_one_line(service):
