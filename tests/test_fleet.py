@@ -131,6 +131,20 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
         assert r.json()["response"]["model_deployment_crn"] == identities[name].deployment_crn
         answers[name] = r.json()["response"]["probability"]
     assert answers["alice"] != answers["carol"]
+    # One Idempotency-Key, the same body, another model (its key in the URL): a conflict, not
+    # alice's answer replayed to carol.
+    same = {"request": lab_payload(1)}
+    first, second = (
+        requests.post(
+            f"{svc.url}/model",
+            params={"accessKey": identities[name].access_key},
+            json=same,
+            headers={**auth(svc), "Idempotency-Key": "shared/1"},
+            timeout=10,
+        )
+        for name in ("alice", "carol")
+    )
+    assert first.status_code == 200 and second.status_code == 409, second.text
 
     # One deployment's rows made unreadable: the others are still monitored and reported, and the
     # run ends Failed, saying which and why.

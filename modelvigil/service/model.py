@@ -105,8 +105,13 @@ async def call_model(request: Request) -> Response:
     request.scope[CALLED_DEPLOYMENT] = called.identity.deployment_crn  # for the call counters
     await _take_replica(service)
     try:
-        # The same key with another body is a conflict (409), as payment APIs answer it.
-        request_hash = hashlib.sha256(raw).hexdigest() if idempotency_key is not None else None
+        # The same key with another body, or for another model, is a conflict (409), as payment
+        # APIs answer it: the models share one store, and a body may leave the key to the URL.
+        request_hash = (
+            hashlib.sha256(called.identity.deployment_crn.encode() + b"\n" + raw).hexdigest()
+            if idempotency_key is not None
+            else None
+        )
         response = await asyncio.wrap_future(called.scorer.submit(rows, idempotency_key, request_hash))
     finally:
         service.replicas.release()
