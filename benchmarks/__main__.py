@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B6, B8...B10, print a table,
+"""`python -m benchmarks [--quick] [--only B1,B3] [--out FILE]`: run B1...B10, print a table,
 write JSON (default `benchmarks/results/latest.json`). B1 brings B1-rtt (the same against a service
 that answers 20 ms late), B2 brings B2-postgres (the service's store on Postgres); B10 is B1's
 scoring on loopback against the service before and after the single-row path work.
@@ -38,6 +38,7 @@ SIZES = {
         "edges_seconds_b8": 10,
         "records_b9": 1_000_000,
         "records_b6": 10_000_000,
+        "records_b7": 100_000,
         "requests_b10": 6_000,
         "rounds_b10": 3,
     },
@@ -54,11 +55,12 @@ SIZES = {
         "edges_seconds_b8": 3,
         "records_b9": 20_000,
         "records_b6": 1_000_000,
+        "records_b7": 5_000,
         "requests_b10": 400,
         "rounds_b10": 3,
     },
 }
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B8", "B9", "B10")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10")
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 REMOTE_LATENCY_MS = 20  # B1-rtt: a gateway and a network between client and endpoint
 
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import streaming_bench
 
         results.append(streaming_bench.run(records=sizes["records_b6"], postgres=mode == "full"))
+    if "B7" in only:
+        from benchmarks import fleet_bench
+
+        results.append(fleet_bench.run(records_each=sizes["records_b7"]))
     if "B9" in only:
         from benchmarks import metrics_read_bench
 

@@ -137,7 +137,7 @@ def pg_schema() -> Iterator[str]:
 
 
 def fill_store(
-    url: str, n: int, *, seed: int = 2, chunk: int = 20_000, with_labels: bool = True
+    url: str, n: int, *, seed: int = 2, chunk: int = 20_000, with_labels: bool = True, crn: str = BENCH_CRN
 ) -> list[str]:
     """N prediction records with 15 input features and ground truth on each (unless
     `with_labels` is False), written through the
@@ -170,7 +170,7 @@ def fill_store(
                 PredictionRecord(
                     "crn:model",
                     "crn:build",
-                    BENCH_CRN,
+                    crn,
                     uuids[i],
                     t0_ms + (lo + i) * 10,
                     t0_ms + (lo + i) * 10 + 3,
