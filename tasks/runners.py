@@ -11,6 +11,7 @@ choice is a parameter (the UI's form has it too).
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -86,6 +87,20 @@ C = TypeVar("C", bound=ScaleOut)
 
 
 @contextmanager
+def _environment_kept() -> Iterator[None]:
+    """This process's environment as it was, once the block ends. Starting a local cluster sets
+    its workers' variables in this process's `os.environ` too (OMP_NUM_THREADS=1,
+    PYTHONHASHSEED, __DASK_PARENT_PID...), and every process started afterwards (a Prefect worker,
+    a model service) would inherit them: seen making a Prefect worker ignore SIGTERM."""
+    kept = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(kept)
+
+
+@contextmanager
 def shared_cluster(config: C) -> Iterator[C]:
     """For a command that runs several flows: with task_runner dask and no address, one local
     cluster for all of them, so that its start and its workers' imports (about 25 s on a 2-core
@@ -95,7 +110,7 @@ def shared_cluster(config: C) -> Iterator[C]:
         return
     from distributed import LocalCluster
 
-    with LocalCluster(**_local_cluster(config)) as cluster:
+    with _environment_kept(), LocalCluster(**_local_cluster(config)) as cluster:
         yield config.model_copy(update={"dask_address": cluster.scheduler_address})
 
 
@@ -134,6 +149,7 @@ def fan_out(config: ScaleOut) -> Iterator[Fanout]:
         return
     runner = dask_task_runner(config)
     with ExitStack() as stack:
+        stack.enter_context(_environment_kept())
         api_url = _ephemeral_api_url()
         if api_url:
             stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))

@@ -2,6 +2,7 @@
 runner's own, and one reached by its address) give the same records, ledger and summaries as the
 default runner."""
 
+import os
 import pickle
 from datetime import UTC, datetime, timedelta
 
@@ -75,7 +76,11 @@ def simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, runner,
 
 def test_the_dask_runner_gives_what_the_default_runner_gives(settings, trained_model, tmp_path, monkeypatch):
     default = simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, "default")
+    environment = {k: v for k, v in os.environ.items() if k != "MODELVIGIL_HOME"}  # each side sets its own
     dask = simulate_and_monitor(settings, trained_model, tmp_path, monkeypatch, "dask", dask_workers=2)
+    # The clusters' variables (OMP_NUM_THREADS=1, __DASK_PARENT_PID...) stay out of this process:
+    # every process started later would inherit them.
+    assert {k: v for k, v in os.environ.items() if k != "MODELVIGIL_HOME"} == environment
     (sim_a, ledger_a, records_a, (report_a, fleet_a)), (sim_b, ledger_b, records_b, (report_b, fleet_b)) = (
         default,
         dask,

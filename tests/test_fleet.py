@@ -71,7 +71,7 @@ def _simulate_each(svc, tmp_path) -> tuple[datetime, datetime]:
         config = SimulationConfig(
             service_url=svc.url,
             model_name=name,
-            requests=150,
+            requests=100,
             rows_per_request=10,
             output_dir=str(tmp_path / name),
             **TRAFFIC[name],
@@ -96,7 +96,7 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
 
     window = _simulate_each(svc, tmp_path)
     for name, identity in identities.items():
-        assert svc.store.count(identity.deployment_crn) == 150, name  # one record per call
+        assert svc.store.count(identity.deployment_crn) == 100, name  # one record per call
     base = MonitoringConfig(start=window[0], end=window[1], store_url=settings.resolved_store_url())
     fleet_dir = tmp_path / "fleet"
     result = fleet_monitoring_flow(base.model_copy(update={"output_dir": str(fleet_dir)}))
