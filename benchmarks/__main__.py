@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import flows  # noqa: F401  (Prefect's environment defaults)
-from benchmarks.common import Result, fill_store, machine
+from benchmarks.common import Result, fill_store, machine, shared_prefect_server
 
 SIZES = {
     "full": {
@@ -138,25 +138,7 @@ def _b2_on_postgres(sizes: dict, sqlite_b2: Result | None) -> Result:
     return result
 
 
-def _table(results: list[Result]) -> str:
-    return "\n".join(r.text() for r in results)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset, e.g. B3,B5")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results")
-    args = parser.parse_args(argv)
-    only = {b.strip().upper() for b in args.only.split(",") if b.strip()}
-    unknown = only - set(BENCHMARKS)
-    if unknown:
-        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    mode = "quick" if args.quick else "full"
-    sizes = SIZES[mode]
-    started = time.perf_counter()
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-
+def _run(only: set[str], sizes: dict, mode: str) -> list[Result]:
     results: list[Result] = []
     if only & {"B1", "B2", "B4", "B8"}:
         results += _run_service_benchmarks(sizes, only)
@@ -181,6 +163,30 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import single_row_before_after
 
         results.append(single_row_before_after.run(sizes["requests_b10"], sizes["rounds_b10"]))
+    return results
+
+
+def _table(results: list[Result]) -> str:
+    return "\n".join(r.text() for r in results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset, e.g. B3,B5")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    only = {b.strip().upper() for b in args.only.split(",") if b.strip()}
+    unknown = only - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    mode = "quick" if args.quick else "full"
+    sizes = SIZES[mode]
+    started = time.perf_counter()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+
+    with shared_prefect_server():
+        results = _run(only, sizes, mode)
     results.sort(key=lambda r: (len(r.id.split("-")[0]), r.id))
 
     report = {

@@ -1,5 +1,6 @@
 """What every benchmark shares: results with ratios beside their targets, the machine, peak memory,
-child processes that report JSON, a throwaway Postgres schema, and a fast, product-path store fill.
+child processes that report JSON, one Prefect server for the whole run, a throwaway Postgres
+schema, and a fast, product-path store fill.
 
 Nothing here asserts a timing: a benchmark reports, and the harness prints and saves.
 """
@@ -116,6 +117,31 @@ def run_child(module: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def shared_prefect_server() -> Iterator[str]:
+    """One temporary Prefect server (loopback) for this run and every child process it starts.
+
+    Each child running a flow would otherwise start an ephemeral server of its own (about 12 s
+    here), outside its measured time but inside the run's. The children find it by
+    `PREFECT_API_URL`; an API already named in the environment is used as it is.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        del os.environ["PREFECT_API_URL"]
+        server.stop()
 
 
 @contextmanager

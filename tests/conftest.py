@@ -130,13 +130,25 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cli_env(prefect_home):
-    def make(home, **extra):
+def cli_env(prefect_home, prefect_harness):
+    """The environment of a `modelvigil` command run as a subprocess, on `home`.
+
+    Its flows go to the session's Prefect server (as a user's do with `PREFECT_API_URL` set):
+    each would otherwise start a temporary server of its own, ~12 s of every such test here.
+    `own_prefect_server=True` keeps the fresh machine's path, for the tests about that path.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    session_api = PREFECT_API_URL.value()
+
+    def make(home, *, own_prefect_server: bool = False, **extra):
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_", "PREFECT_API"))
         }
         env["MODELVIGIL_HOME"] = str(home)
         env["PREFECT_HOME"] = str(prefect_home)
+        if not own_prefect_server:
+            env["PREFECT_API_URL"] = session_api
         env.update(extra)
         return env
 

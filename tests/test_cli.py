@@ -107,7 +107,8 @@ def test_serve_then_simulate_uses_the_running_service(settings, cli_env, tmp_pat
 
 
 def test_demo_on_a_fresh_home_starts_the_embedded_service_itself(tmp_path, cli_env):
-    env = cli_env(tmp_path / "fresh", MODELVIGIL_PORT=str(free_port()))  # nothing listens there
+    # A fresh machine's run: nothing listens on the port, and Prefect's server is its own.
+    env = cli_env(tmp_path / "fresh", own_prefect_server=True, MODELVIGIL_PORT=str(free_port()))
     out = run_cli("demo", "--requests", "300", env=env)
     assert out.returncode == 0, out.stderr
     assert "requests                         300" in out.stdout

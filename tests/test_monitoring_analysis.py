@@ -132,4 +132,29 @@ def test_every_tracked_aggregate_lands_in_one_window_even_on_a_skewed_clock():
         }
     )
     a = analyse(f, aggregates, MonitoringConfig(window_size=500))
-    assert a.windows["tracked_accuracy"].tolist() == [0.94, 0.93]
+    # The second aggregate starts a moment before the first window's last prediction ends: that
+    # sliver of it counts there, by its share of the aggregate's range.
+    assert a.windows["tracked_accuracy"].tolist() == pytest.approx([0.94, 0.93], abs=1e-4)
+
+
+def test_a_slow_answer_stretching_an_aggregate_does_not_leave_its_window_without_one():
+    """Window 1's aggregate ends with a straggler deep in window 2, which lasts twice as long as
+    window 1 (slower traffic): the aggregate still counts beside window 1, and window 2 shows
+    mostly its own aggregate."""
+    f = frame(n=300, start=1_000_000)
+    f.loc[200:, ["start_ms", "end_ms"]] += np.arange(100)[:, None] * 1000  # window 2: slower traffic
+    table = analyse(f, pd.DataFrame(), MonitoringConfig(window_size=100)).windows
+    s, e = table["start_ms"].tolist(), table["end_ms"].tolist()
+    aggregates = pd.DataFrame(
+        {
+            "start_ms": [s[0], s[1], s[2]],
+            "end_ms": [e[0], e[2] - 1000, e[2]],  # window 1's slowest answer came back late
+            "accuracy": [0.9, 0.8, 0.6],
+            "predictions": [100, 100, 100],
+        }
+    )
+    tracked = analyse(f, aggregates, MonitoringConfig(window_size=100)).windows["tracked_accuracy"]
+    assert tracked.notna().all()
+    assert tracked[0] == pytest.approx(0.9, abs=0.01)
+    assert tracked[1] == pytest.approx(0.8, abs=0.01)
+    assert 0.6 < tracked[2] < 0.7  # its own 0.6, with the straggling aggregate's share of 0.8

@@ -98,7 +98,7 @@ def test_demo_uses_a_running_service_and_says_so(settings, cli_env):
 
 def test_demo_keep_serving_keeps_the_page_until_ctrl_c(tmp_path, cli_env):
     port = free_port()
-    env = cli_env(tmp_path / "home", MODELVIGIL_PORT=str(port))
+    env = cli_env(tmp_path / "home", own_prefect_server=True, MODELVIGIL_PORT=str(port))
     servers_before = _prefect_servers()
     demo = subprocess.Popen(
         [sys.executable, "-m", "flows", "demo", "--requests", "60", "--window", "30", "--keep-serving"],
