@@ -79,6 +79,10 @@ def _up(args: argparse.Namespace) -> int:
     }
     # SIGTERM (a supervisor, `timeout`) stops the children too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Started with SIGINT ignored (`nohup`, `cmd &` from a script, many supervisors), every child
+    # would inherit that, and Prefect's worker turns a first SIGTERM into a SIGINT: ignored, it
+    # kept running until killed. Children start with the default; this process takes Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Each child leads a process group of its own, so that stopping it stops what it started
     # (the server runs uvicorn in a process of its own) and Ctrl-C reaches only this process.
     server = subprocess.Popen(
@@ -108,7 +112,7 @@ def _up(args: argparse.Namespace) -> int:
         if subprocess.run(apply, env=env).returncode != 0:
             return 1
         worker = subprocess.Popen(
-            worker_command(DeploymentSettings().work_pool), env=env, start_new_session=True
+            worker_command(DeploymentSettings().work_pool, args.worker_limit), env=env, start_new_session=True
         )
         service, service_line = _model_service(env)
         print(
@@ -158,6 +162,16 @@ def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
         os.killpg(child.pid, sig)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--database-url", default=None, help=f"default {DEFAULT_DATABASE}")
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=4200)
+            p.add_argument(
+                "--worker-limit",
+                type=_positive,
+                default=None,
+                help="runs the worker takes at once (default: no limit); with a limit, a second "
+                "worker on the pool takes the runs beyond it",
+            )
         p.set_defaults(run=fn)
     args = parser.parse_args(argv)
     return int(args.run(args))

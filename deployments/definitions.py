@@ -25,9 +25,13 @@ class DeploymentSettings(BaseModel):
     tags: list[str] = Field(default_factory=lambda: ["modelvigil"])
 
 
-def worker_command(pool: str = WORK_POOL) -> list[str]:
-    """A process worker polling `pool`, as `up` starts it and as a user would on another host."""
-    return [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
+def worker_command(pool: str = WORK_POOL, limit: int | None = None) -> list[str]:
+    """A process worker polling `pool`, as `up` starts it and as a user would on another host.
+
+    `limit`: the runs it takes at once. Without one, the first worker to poll takes every run
+    queued, and a second worker on the pool gets none of them."""
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
+    return command + (["--limit", str(limit)] if limit else [])
 
 
 SIMULATION = "simulation/on-demand"

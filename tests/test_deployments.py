@@ -3,6 +3,7 @@ and the alert automation reaching a local webhook. Slow (a server, a worker): ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -174,12 +175,13 @@ def test_a_worker_runs_the_simulation_deployment_with_ui_parameters(applied, ser
     with temporary_settings(updates={PREFECT_API_URL: api}):
         run = run_deployment("simulation/on-demand", parameters=params, timeout=0)
     worker_env = {**env, "MODELVIGIL_HOME": str(settings.home)}
-    worker = subprocess.Popen(
-        worker_command(),
-        env=worker_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with sigint(signal.default_int_handler):  # as from a terminal, however this suite was started
+        worker = subprocess.Popen(
+            worker_command(),
+            env=worker_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     triggered = time.monotonic()
     try:
         with client_for(api) as client:
@@ -344,6 +346,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def sigint(handler):
+    """SIGINT's disposition while a child is started (it inherits an ignored SIGINT, not a handler)."""
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, service):
     """A supervisor's SIGTERM to `up` stops everything it started within 10 s, whatever the worker
     makes of the first signal: here it is running a long simulation when the signal comes."""
@@ -353,16 +365,18 @@ def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, ser
     env["MODELVIGIL_HOME"] = str(tmp_path / "home")
     env["MODELVIGIL_PORT"] = str(free_port())  # the model service `up` starts for report links
     port = free_port()
-    up = subprocess.Popen(
-        [
-            sys.executable, "-m", "deployments", "up", "--port", str(port),
-            "--database-url", database.render_as_string(hide_password=False),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    # Started as `nohup` or a script's `&` start it: SIGINT ignored, which its children inherit.
+    with sigint(signal.SIG_IGN):
+        up = subprocess.Popen(
+            [
+                sys.executable, "-m", "deployments", "up", "--port", str(port),
+                "--database-url", database.render_as_string(hide_password=False),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
     admin = sa.create_engine(
         sa.engine.make_url(PG_ADMIN_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
     )
@@ -394,6 +408,9 @@ def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, ser
             time.sleep(0.2)
         assert not [p for p in started if _alive(p)], "left running after SIGTERM"
         assert time.monotonic() - stopped_at <= 10
+        # The worker stopped on that signal, not on the SIGKILL that follows a grace period.
+        rest = up.stdout.read()
+        assert "Worker 'ProcessWorker" in rest and "stopped!" in rest, rest[-3000:]
     finally:
         if up.poll() is None:
             up.kill()

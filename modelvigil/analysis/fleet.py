@@ -131,19 +131,15 @@ def _row_html(r: FleetRow) -> str:
     )
     tone = " class='bad'" if r.alerts else ""
     cells = [
-        str(r.alerts),
-        _num(r.accuracy, ".3f"),
-        interval,
-        f"<span class='text'>{html.escape(r.drift_text)}</span>",
-        _num(r.label_coverage, ".0%"),
-        _num(r.server_latency_p95_ms, ",.1f"),
-        _num(r.predictions, ","),
+        f"<td>{r.alerts}</td>",
+        f"<td>{_num(r.accuracy, '.3f')}</td>",
+        f"<td>{interval}</td>",
+        f"<td class='text'>{html.escape(r.drift_text)}</td>",
+        f"<td>{_num(r.label_coverage, '.0%')}</td>",
+        f"<td>{_num(r.server_latency_p95_ms, ',.1f')}</td>",
+        f"<td>{_num(r.predictions, ',')}</td>",
     ]
-    return (
-        f"<tr{tone}><td class='text'>{name}</td>{crn_cell}"
-        + "".join(f"<td>{c}</td>" for c in cells)
-        + "</tr>"
-    )
+    return f"<tr{tone}><td class='text'>{name}</td>{crn_cell}{''.join(cells)}</tr>"
 
 
 def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
@@ -155,8 +151,9 @@ def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
     start, end = (str(context.get(k, ""))[:16].replace("T", " ") for k in ("from_utc", "to_utc"))
     when = f"{start} to {end}"
     head = (
-        "<tr><th>model</th><th>deployment</th><th>alerts</th><th>accuracy</th><th>95% interval</th>"
-        "<th>drifted features</th><th>label coverage</th><th>server p95 (ms)</th><th>predictions</th></tr>"
+        "<tr><th class='text'>model</th><th class='text'>deployment</th><th>alerts</th><th>accuracy</th>"
+        "<th>95% interval</th><th class='text'>drifted features</th><th>label coverage</th>"
+        "<th>server p95 (ms)</th><th>predictions</th></tr>"
     )
     body = "".join(_row_html(r) for r in rows)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -152,7 +152,7 @@ figure { margin: 0; } figure.full { grid-column: 1 / -1; }
 img { max-width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.85rem; color: #555; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; white-space: nowrap; }
-th { background: #f4f4f4; } td.text { text-align: left; white-space: normal; }
+th { background: #f4f4f4; } td.text, th.text { text-align: left; white-space: normal; }
 td.text:last-child { min-width: 18rem; }
 tr.bad td { background: #fde8e8; } .good { color: #176f2c; } .muted { color: #666; }
 .wide { overflow-x: auto; max-width: 100%; }
