@@ -417,3 +417,18 @@ def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, ser
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "two"])
+def test_a_worker_limit_that_is_not_a_positive_whole_number_is_refused(limit, capsys):
+    from deployments.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["up", "--worker-limit", limit])
+    assert exit_.value.code == 2
+    assert f"--worker-limit: must be a whole number of at least 1, got '{limit}'" in capsys.readouterr().err
+
+
+def test_the_worker_takes_as_many_runs_as_its_limit():
+    assert worker_command()[-2:] == ["--type", "process"]  # no limit: Prefect's default
+    assert worker_command("pool-b", 2)[-6:] == ["--pool", "pool-b", "--type", "process", "--limit", "2"]
