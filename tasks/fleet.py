@@ -66,17 +66,15 @@ def publish_fleet(settings: Settings, rows: list[FleetRow], files: dict[str, Pat
     link = shared_url(base, settings.home, files["html"].parent, files["html"].name) if base else None
     target = link or files["html"].resolve().as_uri()
     lines = [f"## Fleet: {period}", "", f"**[Open the fleet report]({target})**", ""]
-    lines += ["| model | alerts | accuracy | drifted features | label coverage | server p95 (ms) |"]
-    lines += ["|---|---|---|---|---|---|"]
+    columns = ["alerts", "accuracy", "drifted features", "label coverage", "server p95 (ms)"]
+    lines += ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for r in worst_first(rows):
         name = f"[{r.model_name}]({r.report})" if r.report and r.report.startswith("http") else r.model_name
         if not r.ok:
-            lines.append(f"| {name} | could not be monitored: {r.reason} | | | | |")
+            lines.append(f"| {name} | could not be monitored: {r.reason} |" + " |" * (len(columns) - 1))
             continue
-        accuracy = "–" if r.accuracy is None else f"{r.accuracy:.3f}"
-        coverage = "–" if r.label_coverage is None else f"{r.label_coverage:.0%}"
-        p95 = "–" if r.server_latency_p95_ms is None else f"{r.server_latency_p95_ms:,.1f}"
-        lines.append(f"| {name} | {r.alerts} | {accuracy} | {r.drift_text} | {coverage} | {p95} |")
+        cells = r.cells()
+        lines.append(f"| {name} | " + " | ".join(cells[c] for c in columns) + " |")
     create_markdown_artifact("\n".join(lines), key="fleet-report", description=f"Fleet: {period}")
     create_link_artifact(target, link_text=f"Fleet report: {period}", key="fleet-report-link")
     return target

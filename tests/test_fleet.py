@@ -99,7 +99,8 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
         assert svc.store.count(identity.deployment_crn) == 100, name  # one record per call
     base = MonitoringConfig(start=window[0], end=window[1], store_url=settings.resolved_store_url())
     fleet_dir = tmp_path / "fleet"
-    result = fleet_monitoring_flow(base.model_copy(update={"output_dir": str(fleet_dir)}))
+    state = fleet_monitoring_flow(base.model_copy(update={"output_dir": str(fleet_dir)}), return_state=True)
+    result = state.result()
     rows = {r.model_name: r for r in result.deployments}
     assert sorted(rows) == MODELS and all(r.ok for r in rows.values())
     written = json.loads((fleet_dir / "fleet.json").read_text())["deployments"]
@@ -121,6 +122,23 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
         assert rows[name].alerts == len(single.alerts)
         assert rows[name].label_coverage == head["label_coverage"]
         assert rows[name].server_latency_p95_ms == head["server_latency_p95_ms"]
+
+    # The run's markdown artifact: the same table, worst first, the same figures.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    table = next(a.data for a in artifacts if a.key == "fleet-report")
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [line.split(" | ")[0].strip("| ") for line in lines] == [r["model_name"] for r in written]
+    for line in lines:
+        name = line.split(" | ")[0].strip("| ")
+        assert f"| {rows[name].alerts} | {rows[name].accuracy:.3f} | {rows[name].drift_text} |" in line
 
     # The same rows, other models: their answers differ (each was trained with its own seed).
     answers = {}

@@ -88,6 +88,26 @@ class FleetRow(BaseModel):
             else ""
         )
 
+    def cells(self) -> dict[str, str]:
+        """The row's figures as the fleet report and the run's artifact show them, by column."""
+        interval = (
+            f"{self.accuracy_low:.3f} to {self.accuracy_high:.3f}"
+            if self.accuracy_low is not None and self.accuracy_high is not None
+            else "–"
+        )
+        return {
+            "alerts": _num(self.alerts, "d"),
+            "accuracy": _num(self.accuracy, ".3f"),
+            "95% interval": interval,
+            "drifted features": self.drift_text,
+            "label coverage": _num(self.label_coverage, ".0%"),
+            "server p95 (ms)": _num(self.server_latency_p95_ms, ",.1f"),
+            "predictions": _num(self.predictions, ","),
+        }
+
+
+TEXT_COLUMNS = {"drifted features"}  # words, read from the left; the figures align right
+
 
 def worst_first(rows: list[FleetRow]) -> list[FleetRow]:
     def badness(row: FleetRow) -> tuple[int, int, int, float, str]:
@@ -121,25 +141,15 @@ def _row_html(r: FleetRow) -> str:
     if not r.ok:
         reason = html.escape(r.reason or "")
         return (
-            f"<tr class='bad'><td class='text'>{name}</td>{crn_cell}"
-            f"<td class='text' colspan='7'>could not be monitored: {reason}</td></tr>"
+            f"<tr class='bad'><td class='text name'>{name}</td>{crn_cell}"
+            f"<td class='text' colspan='{len(r.cells())}'>could not be monitored: {reason}</td></tr>"
         )
-    interval = (
-        f"{r.accuracy_low:.3f} to {r.accuracy_high:.3f}"
-        if r.accuracy_low is not None and r.accuracy_high is not None
-        else "–"
-    )
     tone = " class='bad'" if r.alerts else ""
-    cells = [
-        f"<td>{r.alerts}</td>",
-        f"<td>{_num(r.accuracy, '.3f')}</td>",
-        f"<td>{interval}</td>",
-        f"<td class='text'>{html.escape(r.drift_text)}</td>",
-        f"<td>{_num(r.label_coverage, '.0%')}</td>",
-        f"<td>{_num(r.server_latency_p95_ms, ',.1f')}</td>",
-        f"<td>{_num(r.predictions, ',')}</td>",
-    ]
-    return f"<tr{tone}><td class='text'>{name}</td>{crn_cell}{''.join(cells)}</tr>"
+    cells = "".join(
+        f"<td class='text'>{html.escape(v)}</td>" if k in TEXT_COLUMNS else f"<td>{html.escape(v)}</td>"
+        for k, v in r.cells().items()
+    )
+    return f"<tr{tone}><td class='text name'>{name}</td>{crn_cell}{cells}</tr>"
 
 
 def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
@@ -150,16 +160,20 @@ def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
     )
     start, end = (str(context.get(k, ""))[:16].replace("T", " ") for k in ("from_utc", "to_utc"))
     when = f"{start} to {end}"
+    columns = list(FleetRow(model_name="", deployment_crn="", ok=True).cells())
     head = (
-        "<tr><th class='text'>model</th><th class='text'>deployment</th><th>alerts</th><th>accuracy</th>"
-        "<th>95% interval</th><th class='text'>drifted features</th><th>label coverage</th>"
-        "<th>server p95 (ms)</th><th>predictions</th></tr>"
+        "<tr><th class='text'>model</th><th class='text'>deployment</th>"
+        + "".join(
+            f"<th class='text'>{html.escape(c)}</th>" if c in TEXT_COLUMNS else f"<th>{html.escape(c)}</th>"
+            for c in columns
+        )
+        + "</tr>"
     )
     body = "".join(_row_html(r) for r in rows)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Fleet: {html.escape(when)} UTC</title>
-<style>{STYLE}</style></head><body>
+<style>{STYLE} td.name {{ white-space: nowrap; }}</style></head><body>
 <header><h1>Fleet monitoring</h1><p class="sub">{html.escape(when)} UTC · {html.escape(outcome)}</p></header>
 <p class="muted">Worst first: deployments that could not be monitored, then by alerts, then those
 with no predictions, then by accuracy.
