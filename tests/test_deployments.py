@@ -357,8 +357,8 @@ def sigint(handler):
 
 
 def test_sigterm_to_deployments_up_stops_the_server_and_the_worker(tmp_path, service):
-    """A supervisor's SIGTERM to `up` stops everything it started within 10 s, whatever the worker
-    makes of the first signal: here it is running a long simulation when the signal comes."""
+    """A supervisor's SIGTERM to `up` stops everything it started within 10 s, the worker on that
+    signal, while it runs a long simulation, and with `up` started with SIGINT ignored."""
     name = f"mv_up_{uuid.uuid4().hex[:8]}"
     database = sa.engine.make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MODELVIGIL_"))}

@@ -137,6 +137,14 @@ def test_every_tracked_aggregate_lands_in_one_window_even_on_a_skewed_clock():
     assert a.windows["tracked_accuracy"].tolist() == pytest.approx([0.94, 0.93], abs=1e-4)
 
 
+def test_aggregates_without_any_window_are_shown_nowhere():
+    from modelvigil.analysis.analyse import tracked_accuracy
+
+    no_windows = pd.DataFrame({"start_ms": pd.Series(dtype=float), "end_ms": pd.Series(dtype=float)})
+    aggregates = pd.DataFrame({"start_ms": [1], "end_ms": [2], "accuracy": [0.9]})
+    assert tracked_accuracy(no_windows, aggregates).empty
+
+
 def test_a_slow_answer_stretching_an_aggregate_does_not_leave_its_window_without_one():
     """Window 1's aggregate ends with a straggler deep in window 2, which lasts twice as long as
     window 1 (slower traffic): the aggregate still counts beside window 1, and window 2 shows

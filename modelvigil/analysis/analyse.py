@@ -251,8 +251,8 @@ def tracked_accuracy(table: pd.DataFrame, aggregates: pd.DataFrame) -> pd.Series
     it beside its own window instead of moving it wholly to a longer neighbour. An aggregate that
     overlaps no window (the sender's clock runs apart from the service's) counts in the nearest.
     """
-    if aggregates.empty or "accuracy" not in aggregates:
-        return pd.Series(np.nan, index=table.index)
+    if aggregates.empty or "accuracy" not in aggregates or table.empty:
+        return pd.Series(np.nan, index=table.index, dtype=float)
     accuracy = pd.to_numeric(aggregates["accuracy"], errors="coerce").to_numpy(dtype=float)
     known = ~np.isnan(accuracy)
     if not known.any():
