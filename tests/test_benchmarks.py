@@ -15,8 +15,13 @@ ROOT = Path(__file__).parent.parent
 
 
 def run_benchmark(module: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    """`python -m MODULE ARGS` from the project folder, with no service or Prefect server named."""
+    """`python -m MODULE ARGS` from the project folder, with no model service named; its flows
+    run on the session's Prefect server (a benchmark run would otherwise start one of its own)."""
+    from prefect.settings import PREFECT_API_URL
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "PREFECT_API"))}
+    if PREFECT_API_URL.value():
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     command = [sys.executable, "-m", module, *args]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -24,6 +29,7 @@ def run_benchmark(module: str, *args: str, timeout: float) -> subprocess.Complet
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
 def test_quick_mode_reports_every_benchmark_with_ratios_and_targets(tmp_path):
     out = tmp_path / "latest.json"
     # B6 fills a million records even in quick mode (a minute or two): CI's budget runs the others,

@@ -18,7 +18,10 @@ ROOT = Path(__file__).parent.parent
 
 
 def peak_rss_mb(url: str, out: Path, records: int) -> float:
+    from prefect.settings import PREFECT_API_URL
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "PREFECT_API"))}
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()  # the session's server (its fixture): not one per child
     command = [
         sys.executable, "-m", "benchmarks.monitoring_run", "--store-url", url, "--crn", BENCH_CRN,
         "--path", "product", "--out", str(out), "--records", str(records),
@@ -31,6 +34,7 @@ def peak_rss_mb(url: str, out: Path, records: int) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
 def test_peak_memory_of_monitoring_is_flat_in_the_records(tmp_path):
     url = f"sqlite:///{tmp_path}/metrics.db"
     fill_store(url, 200_000)
