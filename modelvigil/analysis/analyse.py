@@ -262,8 +262,9 @@ def tracked_accuracy(table: pd.DataFrame, aggregates: pd.DataFrame) -> pd.Series
     a_end = aggregates["end_ms"].to_numpy(dtype=float)[known, None]
     overlap = np.minimum(a_end, ends) - np.maximum(a_start, starts)
     gap = np.maximum(starts - a_end, a_start - ends)  # > 0: apart by this much
-    nearest = np.eye(len(table))[np.where(overlap >= 0, overlap, -gap).argmax(axis=1)]
     spread = np.clip(overlap, 0, None)
+    nearest = np.zeros_like(spread)
+    nearest[np.arange(len(spread)), np.where(overlap >= 0, overlap, -gap).argmax(axis=1)] = 1.0
     total = spread.sum(axis=1, keepdims=True)
     # A point-like aggregate (start == end) or one outside every window: all of it in its best window.
     share = np.where(total > 0, spread / np.where(total > 0, total, 1), nearest)
