@@ -18,6 +18,7 @@ from modelvigil.service.options import ServiceOptions
 from modelvigil.settings import Settings
 from modelvigil.store import MetricsStore
 from modelvigil.testing import EmbeddedService, start_in_thread
+from tests.helpers import child_env
 
 PG_ADMIN_URL = os.environ.get("MODELVIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -131,24 +132,14 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def cli_env(prefect_home, prefect_harness):
-    """The environment of a `modelvigil` command run as a subprocess, on `home`.
-
-    Its flows go to the session's Prefect server (as a user's do with `PREFECT_API_URL` set):
-    each would otherwise start a temporary server of its own, ~12 s of every such test here.
-    `own_prefect_server=True` keeps the fresh machine's path, for the tests about that path.
-    """
-    from prefect.settings import PREFECT_API_URL
-
-    session_api = PREFECT_API_URL.value()
+    """The environment of a `modelvigil` command run as a subprocess, on `home`: its flows on the
+    session's Prefect server (`helpers.child_env`), or with `own_prefect_server=True` on a temporary
+    one of its own, the fresh machine's path, for the tests about that path."""
 
     def make(home, *, own_prefect_server: bool = False, **extra):
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "CDSW_", "PREFECT_API"))
-        }
+        env = child_env(session_prefect=not own_prefect_server, drop=("MODELVIGIL_", "CDSW_", "PREFECT_API"))
         env["MODELVIGIL_HOME"] = str(home)
         env["PREFECT_HOME"] = str(prefect_home)
-        if not own_prefect_server:
-            env["PREFECT_API_URL"] = session_api
         env.update(extra)
         return env
 

@@ -17,6 +17,22 @@ import requests
 from modelvigil.data import FEATURES, generate
 
 
+def child_env(
+    *, session_prefect: bool = True, drop: tuple[str, ...] = ("MODELVIGIL_", "PREFECT_API")
+) -> dict[str, str]:
+    """This process's environment for a child process, without the variables starting with `drop`.
+
+    With `session_prefect`, the child's flows go to this test session's Prefect server (when one
+    runs), as a user's do with `PREFECT_API_URL` set: each child would otherwise start a temporary
+    server of its own, ~12 s of every such test here."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if session_prefect and PREFECT_API_URL.value():
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    return env
+
+
 def lab_payload(rows: int = 1, seed: int = 0) -> dict[str, Any]:
     """The lab's request: a 15-column `dataframe_split`."""
     frame = generate(rows, seed=seed)

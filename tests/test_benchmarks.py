@@ -4,12 +4,13 @@ reports, it never asserts a timing (so neither does this test)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import child_env
 
 ROOT = Path(__file__).parent.parent
 
@@ -17,11 +18,7 @@ ROOT = Path(__file__).parent.parent
 def run_benchmark(module: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
     """`python -m MODULE ARGS` from the project folder, with no model service named; its flows
     run on the session's Prefect server (a benchmark run would otherwise start one of its own)."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "PREFECT_API"))}
-    if PREFECT_API_URL.value():
-        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    env = child_env()
     command = [sys.executable, "-m", module, *args]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -118,7 +118,7 @@ def test_bad_monitoring_parameters_are_refused(kwargs, needle):
     assert needle in str(err.value)
 
 
-def test_every_tracked_aggregate_lands_in_one_window_even_on_a_skewed_clock():
+def test_every_tracked_aggregate_is_shown_even_on_a_skewed_clock():
     """The sender's clock runs a little behind the service's: the first aggregate's middle falls
     before the first window, and must still be shown beside it, not dropped."""
     f = frame(n=1000, start=1_000_000)

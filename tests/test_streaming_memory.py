@@ -5,7 +5,6 @@ never a timing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,15 +12,13 @@ from pathlib import Path
 import pytest
 
 from benchmarks.common import BENCH_CRN, fill_store
+from tests.helpers import child_env
 
 ROOT = Path(__file__).parent.parent
 
 
 def peak_rss_mb(url: str, out: Path, records: int) -> float:
-    from prefect.settings import PREFECT_API_URL
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELVIGIL_", "PREFECT_API"))}
-    env["PREFECT_API_URL"] = PREFECT_API_URL.value()  # the session's server (its fixture): not one per child
+    env = child_env()
     command = [
         sys.executable, "-m", "benchmarks.monitoring_run", "--store-url", url, "--crn", BENCH_CRN,
         "--path", "product", "--out", str(out), "--records", str(records),
