@@ -1,0 +1,258 @@
+"""Drift of every input feature against the reference, per window, and its missing share.
+
+Numeric features: PSI over the reference's deciles, binned KS (`fine_bins`). Categorical
+features (text, booleans, whole numbers of few values): PSI over the reference's categories,
+its Jensen-Shannon distance and a chi-square test; values the reference never had count in a
+bin of their own (`unseen_share`). A column of more than `TOP_CATEGORIES` categories is compared
+on its most frequent ones plus "other" (what else it holds, seen in the reference or not: a long
+tail is sampled anew by every window). Both kinds are judged by one rule: PSI above `max_psi`
+and above the PSI that sampling noise alone passes (`psi_critical`, from both samples' sizes and
+the number of bins).
+
+Missing values: each window's share against the reference's, by a one-sided two-proportion test
+(a feature that starts arriving empty is a broken pipeline, not a shift of its values).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from modelvigil.analysis.alerts import Guard, Rule
+from modelvigil.analysis.calculators.base import Block, Calculator, Context
+from modelvigil.analysis.calculators.classification import JUDGED
+from modelvigil.analysis.config import AlertKind
+from modelvigil.analysis.drift import NOISE_ALPHA, NumericReference, psi, psi_noise_floor
+from modelvigil.analysis.fine_bins import FineBins, binned_ks, ks_pvalue
+from modelvigil.analysis.model_schema import FEATURE_PREFIX, FeatureKind, categories
+
+TOP_CATEGORIES = 50
+OTHER, UNSEEN = "(other)", "(unseen)"
+DRIFT_COLUMNS = [
+    "window", "feature", "kind", "psi", "psi_critical", "ks", "ks_pvalue", "js", "chi2_pvalue",
+    "unseen_share", "nan_share", "reference_nan_share", "nan_pvalue",
+]  # fmt: skip
+
+
+@dataclass
+class CategoryReference:
+    kept: list[str]  # the categories compared one by one
+    counts: np.ndarray  # the reference's counts over kept + [OTHER] (+ [UNSEEN])
+    everything: frozenset[str]  # every category the reference had
+    folded: bool  # a long tail folded into "other" (then nothing is "unseen")
+    nan_share: float
+    n: int
+
+    @classmethod
+    def of(cls, values: pd.Series) -> CategoryReference | None:
+        text = categories(values)
+        known = text.dropna()
+        if known.empty:
+            return None
+        counts = known.value_counts()
+        folded = len(counts) > TOP_CATEGORIES
+        kept = [str(c) for c in counts.index[:TOP_CATEGORIES]]
+        other = int(counts.iloc[TOP_CATEGORIES:].sum()) if folded else 0
+        bins = [*counts.iloc[:TOP_CATEGORIES].to_numpy(), other] + ([] if folded else [0])
+        return cls(kept, np.array(bins, dtype=float), frozenset(counts.index), folded,
+                   1.0 - len(known) / len(text), len(known))  # fmt: skip
+
+    @property
+    def labels(self) -> list[str]:
+        return [*self.kept, OTHER] + ([] if self.folded else [UNSEEN])
+
+    def count(self, values: pd.Series) -> np.ndarray:
+        """A window's counts over the same bins (missing values left out)."""
+        tally = categories(values).dropna().value_counts()
+        out = np.zeros(len(self.labels), dtype=np.int64)
+        index = {c: i for i, c in enumerate(self.kept)}
+        for category, n in tally.items():
+            if category in index:
+                out[index[category]] += n
+            elif self.folded or category in self.everything:
+                out[len(self.kept)] += n
+            else:
+                out[-1] += n
+        return out
+
+
+@dataclass
+class _Seen:
+    rows: Counter = field(default_factory=Counter)  # window key -> rows, missing ones included
+    present: Counter = field(default_factory=Counter)  # window key -> rows with a value
+    bins: dict[int, np.ndarray] = field(default_factory=dict)
+    fine: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def _add(target: dict[int, np.ndarray], key: int, counts: np.ndarray) -> None:
+    target[key] = counts if key not in target else target[key] + counts
+
+
+def _numbers(records: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in records:
+        return np.full(len(records), np.nan)
+    return pd.to_numeric(records[column], errors="coerce").to_numpy(dtype=float)
+
+
+def missing_pvalue(share: float, n: int, reference_share: float, n_reference: int) -> float:
+    """One-sided p-value that a window's missing share is above the reference's (pooled z-test)."""
+    if not n or not n_reference:
+        return math.nan
+    pooled = (share * n + reference_share * n_reference) / (n + n_reference)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n_reference))
+    if se == 0:
+        return 1.0 if share <= reference_share else 0.0
+    return float(stats.norm.sf((share - reference_share) / se))
+
+
+class FeatureDrift(Calculator):
+    rules = (
+        Rule(
+            AlertKind.drift, "drift", "psi", "max_psi", ">",
+            "window {window}: feature {subject!r} drifted (PSI {value:.3f} > {threshold})",
+            subject="{feature}",
+            guards=(JUDGED, Guard("psi", ">", "psi_critical")),
+        ),
+        # Like with like: the window's missing share beside the reference's, beyond what sampling
+        # explains (tested as PSI is, at the noise level of many tests per report) and by enough.
+        Rule(
+            AlertKind.missing, "drift", "nan_share", "reference_nan_share", ">",
+            "window {window}: feature {subject!r} missing in {value:.0%} of rows "
+            "(reference {threshold:.0%})",
+            subject="{feature}",
+            guards=(JUDGED, Guard("nan_pvalue", "<", NOISE_ALPHA),
+                    Guard("nan_rise", ">=", "thresholds.min_missing_rise")),
+        ),
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.numeric: dict[str, NumericReference] = {}
+        self.categorical: dict[str, CategoryReference] = {}
+        self.fine: dict[str, FineBins] = {}
+        self.seen: dict[str, _Seen] = {}
+        self.notnull: Counter = Counter()
+        self.order: list[str] = []  # every feature met, in the order met
+        self.reference_rows = 0
+
+    def fit(self, reference: pd.DataFrame, context: Context) -> None:
+        super().fit(reference, context)
+        rng = np.random.default_rng(0)
+        self.reference_rows = len(reference)
+        for column, kind in context.features.kinds.items():
+            if column not in reference:
+                continue
+            if kind is FeatureKind.numeric:
+                fitted = NumericReference.of(_numbers(reference, column), rng)
+                if fitted is not None:
+                    self.numeric[column] = fitted
+                    self.fine[column] = FineBins.of(fitted.sample)
+            else:
+                category = CategoryReference.of(reference[column])
+                if category is not None:
+                    self.categorical[column] = category
+                    if category.folded:
+                        context.notes.append(
+                            f"feature {column.removeprefix(FEATURE_PREFIX)!r}: {len(category.everything):,} "
+                            f"categories; its {TOP_CATEGORIES} most frequent are compared, the rest as "
+                            f"{OTHER!r}"
+                        )
+
+    def fold(self, block: Block) -> None:
+        records = block.records
+        for column in [c for c in records.columns if c.startswith(FEATURE_PREFIX)]:
+            if column not in self.order:
+                self.order.append(column)
+            self.notnull[column] += int(records[column].notna().sum())
+        for column in [*self.numeric, *self.categorical]:
+            seen = self.seen.setdefault(column, _Seen())
+            numeric = column in self.numeric
+            values = _numbers(records, column) if numeric else None
+            raw = records[column] if column in records else pd.Series([None] * len(records), dtype=object)
+            for key, rows in block.groups():
+                seen.rows[key] += rows.size
+                if numeric:
+                    part = values[rows]
+                    finite = part[np.isfinite(part)]
+                    seen.present[key] += finite.size
+                    _add(seen.bins, key, self.numeric[column].bin_counts(finite))
+                    _add(seen.fine, key, self.fine[column].count(finite))
+                else:
+                    part = raw.iloc[rows]
+                    seen.present[key] += int(part.notna().sum())
+                    _add(seen.bins, key, self.categorical[column].count(part))
+
+    def drift_rows(self, keys: list[int]) -> list[dict]:
+        rows = []
+        for number, key in enumerate(keys):
+            for column in self.order:
+                if column not in self.seen:
+                    continue
+                rows.append({"window": number, "feature": column.removeprefix(FEATURE_PREFIX),
+                             **self._measure(column, key)})  # fmt: skip
+        return rows
+
+    def _measure(self, column: str, key: int) -> dict[str, object]:
+        seen = self.seen[column]
+        n_rows, present = seen.rows[key], seen.present[key]
+        nan_share = 1.0 - present / n_rows if n_rows else math.nan
+        numeric = column in self.numeric
+        reference = self.numeric[column] if numeric else self.categorical[column]
+        ref_n = reference.sample.size if numeric else reference.n
+        ref_nan = reference.nan_share
+        out: dict[str, object] = {
+            "kind": FeatureKind.numeric.value if numeric else FeatureKind.categorical.value,
+            "psi": math.nan, "psi_critical": math.nan, "ks": math.nan, "ks_pvalue": math.nan,
+            "js": math.nan, "chi2_pvalue": math.nan, "unseen_share": math.nan,
+            "nan_share": nan_share,
+            "reference_nan_share": ref_nan,
+            "nan_pvalue": missing_pvalue(nan_share, n_rows, ref_nan, self.reference_rows)
+            if n_rows else math.nan,
+        }  # fmt: skip
+        out["nan_rise"] = nan_share - ref_nan if n_rows else math.nan
+        if present == 0:
+            return out
+        counts = seen.bins[key]
+        if numeric:
+            d = binned_ks(seen.fine[key], self.fine[column].reference_cdf)
+            out.update(
+                psi=psi(counts, reference.proportions),
+                psi_critical=psi_noise_floor(present, ref_n, reference.edges.size + 1),
+                ks=d,
+                ks_pvalue=ks_pvalue(d, present, ref_n),
+            )
+            return out
+        used = (counts > 0) | (reference.counts > 0)  # bins neither sample has say nothing
+        window, expected = counts[used].astype(float), reference.counts[used]
+        out.update(
+            psi=psi(window, expected / expected.sum()),
+            psi_critical=psi_noise_floor(present, ref_n, int(used.sum())),
+            js=float(jensenshannon(window, expected, base=2)),
+            chi2_pvalue=float(stats.chi2_contingency(np.vstack([window, expected])).pvalue)
+            if used.sum() >= 2 else 1.0,
+            unseen_share=float(counts[-1] / present) if not reference.folded else math.nan,
+        )  # fmt: skip
+        return out
+
+    def empty_features(self) -> list[str]:
+        return [c for c in self.order if not self.notnull[c]]
+
+    def category_counts(
+        self, keys: list[int]
+    ) -> dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray]]:
+        """(feature, window number) -> (bin labels, the reference's counts, the window's counts)."""
+        return {
+            (column.removeprefix(FEATURE_PREFIX), number): (
+                ref.labels,
+                ref.counts,
+                self.seen[column].bins[key],
+            )
+            for column, ref in self.categorical.items()
+            for number, key in enumerate(keys)
+            if column in self.seen and key in self.seen[column].bins
+        }
