@@ -23,8 +23,8 @@ from prefect import flow
 
 import flows  # noqa: F401  (Prefect's environment defaults)
 from benchmarks.common import BENCH_T0_MS, peak_rss_mb
-from modelvigil.analysis.analyse import analyse
 from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.engine import analyse
 from modelvigil.analysis.plots import draw_all
 from modelvigil.analysis.report import write_report
 from modelvigil.store import MetricsStore

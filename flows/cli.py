@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -58,6 +58,10 @@ MONITOR_OPTIONS = {
     "lookback_hours": "lookback_hours",
     "deployment": "deployment_crn",
     "model_name": "model_name",
+    "task": "task",
+    "positive_label": "positive_label",
+    "categorical": "categorical",
+    "numeric": "numeric",
     "window_size": "window_size",
     "out": "output_dir",
     "service_url": "service_url",
@@ -85,7 +89,17 @@ def _add_model_options(p: argparse.ArgumentParser, model: type[BaseModel], optio
             kwargs["choices"] = [member.value for member in field.annotation]
         elif field.annotation in PARSERS:
             kwargs["type"] = PARSERS[field.annotation]
+        elif get_origin(field.annotation) is list:
+            kwargs["type"], kwargs["metavar"] = _names, "A,B"
         p.add_argument(f"--{dest.replace('_', '-')}", **kwargs)  # type: ignore[arg-type]
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names (`--categorical country,channel`)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more names, separated by commas")
+    return names
 
 
 def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, object]:

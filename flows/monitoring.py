@@ -14,8 +14,9 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from modelvigil.analysis.config import Alert, MonitoringConfig
+from modelvigil.analysis.readers import Records
 from modelvigil.analysis.summary import headline
-from modelvigil.settings import Settings, read_identity
+from modelvigil.settings import Settings
 from tasks.monitoring import analyse_records, load_records, publish_report, raise_alerts, render_report
 from tasks.runners import fan_out
 
@@ -51,7 +52,7 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
         (analysis,) = runner.in_order(
             analyse_records, [{"records": records, "config": config, "time_range": time_range}]
         )
-    model_name = _model_name(settings, records.deployment_crn)
+    model_name = _model_name(settings, records)
     context = {
         "model_name": model_name,
         "deployment_crn": records.deployment_crn,
@@ -80,14 +81,14 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
     return summary
 
 
-def _model_name(settings: Settings, deployment_crn: str) -> str:
-    """The model's name as people know it: the one asked for, else the one this home serves."""
+def _model_name(settings: Settings, records: Records) -> str:
+    """The model's name as its backend knows the deployment read, else the one asked for, else
+    the deployment's own id: never the home's default model for another model's deployment."""
+    if records.model_name:
+        return records.model_name
     if settings.names_model:
         return settings.model_name
-    identity = read_identity(settings)
-    if identity is not None and identity.deployment_crn == deployment_crn:
-        return identity.model_name
-    return settings.model_name
+    return f"deployment {records.deployment_crn.rsplit('/', 1)[-1]}"
 
 
 if __name__ == "__main__":

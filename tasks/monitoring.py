@@ -14,12 +14,11 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from modelvigil.analysis.alerts import RUN_EVENT, resource_id, run_payload
-from modelvigil.analysis.analyse import Analysis
 from modelvigil.analysis.config import Alert, MonitoringConfig
+from modelvigil.analysis.engine import Analysis, analyse_blocks
 from modelvigil.analysis.plots import draw_all
 from modelvigil.analysis.readers import Records, read_records
 from modelvigil.analysis.report import SHOWN_ALERTS, data_uri, json_safe, plot_title, write_report
-from modelvigil.analysis.streaming import analyse_blocks
 from modelvigil.analysis.summary import headline
 from modelvigil.service.embedded import home_service_url
 from modelvigil.settings import Settings
@@ -49,7 +48,7 @@ def load_records(settings: Settings, config: MonitoringConfig, time_range: tuple
     **READ_RETRIES,
 )
 def analyse_records(records: Records, config: MonitoringConfig, time_range: tuple[int, int]) -> Analysis:
-    """Streamed: memory holds one block of records and the windows' sums (`analysis.streaming`).
+    """Streamed: memory holds one block of records and the calculators' state (`analysis.engine`).
     The reading happens here, so the transient failures worth retrying are retried here (the
     whole analysis again: it only reads); each page over HTTP is retried on its own already."""
     return analyse_blocks(

@@ -87,3 +87,25 @@ def serving(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
     finally:
         child.kill()
         child.wait()
+
+
+def record_frame(prediction: Any, label: Any, start_ms: int = 1_700_000_000_000, **features: Any) -> Any:
+    """Records in `read_frame`'s shape, one call per row a second apart: `prediction`, the
+    `final_label` ground truth, and `input_data.<name>` per feature."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(prediction)
+    frame = pd.DataFrame(
+        {
+            "prediction_uuid": [f"u{i}" for i in range(n)],
+            "row": 0,
+            "start_ms": start_ms + np.arange(n) * 1_000,
+            "end_ms": start_ms + np.arange(n) * 1_000 + 3,
+            "prediction": prediction,
+            "final_label": label,
+        }
+    )
+    for name, values in features.items():
+        frame[f"input_data.{name}"] = values
+    return frame

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelvigil.analysis.alerts import RULES, Guard, Rule, evaluate, event_name, resource_id
+from modelvigil.analysis.alerts import Guard, Rule, default_rules, evaluate, event_name, resource_id
 from modelvigil.analysis.config import AlertKind, Thresholds
 from modelvigil.analysis.windows import Windowing, WindowKind, by_count, by_time
 
@@ -94,7 +94,7 @@ def test_a_new_rule_is_one_more_row():
         guards=(Guard("requests", ">=", 10),),
     )
     table = _windows(latency_p50_ms=[2000.0, 2000.0], requests=[50, 5])
-    alerts = evaluate(table, NO_DRIFT, Thresholds(), [*RULES, slow_median])
+    alerts = evaluate(table, NO_DRIFT, Thresholds(), [*default_rules(), slow_median])
     assert [a.message for a in alerts] == ["window 0: median latency 2000 ms"]
 
 
@@ -204,7 +204,7 @@ def test_window_numbers_read_back_as_floats_print_as_integers():
 
 
 def test_a_rule_set_for_one_table_only_still_reads_the_other():
-    drift_only = [r for r in RULES if r.table == "drift"]
+    drift_only = [r for r in default_rules() if r.table == "drift"]
     drift = pd.DataFrame({"window": [1], "feature": ["age"], "psi": [0.9], "psi_critical": [0.1]})
     alerts = evaluate(
         _windows(accuracy=[0.5, 0.5], accuracy_high=[0.6, 0.6]), drift, Thresholds(), drift_only

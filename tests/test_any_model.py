@@ -6,6 +6,10 @@ from CML); every figure checked against values computed here from the records th
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -16,6 +20,7 @@ import pytest
 from flows.monitoring import monitoring_flow
 from modelvigil.analysis.config import AlertKind, MonitoringConfig
 from modelvigil.store import MetricsStore, PredictionRecord
+from tests.helpers import record_frame
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -204,3 +209,68 @@ def test_a_mixed_type_column_and_thousands_of_categories(store_url, tmp_path):
     assert not [a for a in result.alerts if a.kind is AlertKind.drift]  # nothing moved
     assert any("categories; its 50 most frequent" in n for n in summary["notes"])
     assert any("'code' holds numbers and text" in n for n in summary["notes"])
+
+
+@pytest.mark.parametrize("kind", ["regression", "distinct strings"])
+def test_many_distinct_predictions_are_analysed_and_drawn_within_bounds(kind, tmp_path):
+    """6,000 float predictions (a regression) or 6,000 distinct strings (a classifier of
+    thousands of classes): the window table and the confusion matrix stay small, and every plot
+    and the report are written (their time is measured in the benchmarks)."""
+    from modelvigil.analysis.engine import analyse
+    from modelvigil.analysis.plots import draw_all
+    from modelvigil.analysis.report import write_report
+
+    n = 6_000
+    rng = np.random.default_rng(7)
+    truth = rng.normal(100, 20, n)
+    if kind == "regression":
+        prediction, label = truth + rng.normal(0, 5, n), truth
+    else:
+        prediction = np.array([f"item-{i}" for i in range(n)], dtype=object)
+        label = np.where(rng.random(n) < 0.5, prediction, "item-0")
+    frame = record_frame(prediction, label, T0, x=rng.normal(size=n))
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=600))
+    assert len(a.windows) == 10
+    assert len(a.windows.columns) < 60  # not a column per distinct prediction
+    assert a.confusion.size <= 21 * 21
+    plots = draw_all(a, MonitoringConfig().thresholds, tmp_path)
+    index = write_report(a, plots, tmp_path, {"model_name": "m"})
+    assert index.exists() and plots
+    if kind == "regression":
+        assert a.task == "regression" and {"error_band", "residuals"} <= set(plots)
+        assert a.overall["mae"] == pytest.approx(np.abs(prediction - label).mean())
+    else:
+        assert a.task == "multiclass"
+        assert a.overall["accuracy"] == pytest.approx(float(np.mean(prediction == label)))
+
+
+@pytest.mark.parametrize("during", ["analyse", "render-report"])
+def test_sigterm_during_a_task_ends_monitor_within_10_s(during, tmp_path, cli_env):
+    """A supervisor's SIGTERM while the analysis or the report of a regression deployment runs:
+    `monitor` stops, with what it started, in seconds."""
+    n = 50_000
+    rng = np.random.default_rng(8)
+    truth = rng.normal(size=n)
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    write(store_url, [{"x": float(v)} for v in truth], (truth + rng.normal(size=n)).tolist(), truth.tolist())
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "flows", "monitor", "--store-url", store_url, "--deployment", DEP,
+         "--start", "2025-10-31T00:00:00", "--end", "2025-11-03T00:00:00", "--out", str(tmp_path / "r")],
+        env=cli_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        seen, deadline = [], time.monotonic() + 240
+        # The task before the one to interrupt has finished: the next one is running.
+        before = {"analyse": "read-records", "render-report": "analyse"}[during]
+        while not any(f"Task run '{before}" in line and "Finished" in line for line in seen):
+            line = monitor.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(seen)
+            seen.append(line)
+        monitor.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        monitor.wait(timeout=30)
+        assert time.monotonic() - stopped < 10
+        assert monitor.returncode != 0
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()

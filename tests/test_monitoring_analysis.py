@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelvigil.analysis.analyse import analyse
 from modelvigil.analysis.config import AlertKind, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile, psi_noise_floor
+from modelvigil.analysis.engine import analyse
 from modelvigil.analysis.performance import wilson_interval
 
 
@@ -73,7 +73,9 @@ def test_windows_latency_coverage_and_alerts():
     f.loc[1500:, "final_label"] = np.nan  # the last quarter has no ground truth yet
     a = analyse(f, pd.DataFrame(), MonitoringConfig(window_size=250))
     assert len(a.windows) == 8
-    assert (a.records["latency_ms"] == f["end_ms"] - f["start_ms"]).all()
+    latency = (f["end_ms"] - f["start_ms"]).to_numpy(dtype=float)  # the whole call, in ms
+    expected = [np.percentile(latency[i : i + 250], 95) for i in range(0, 2000, 250)]
+    assert a.windows["latency_p95_ms"].tolist() == pytest.approx(expected, rel=1e-12)
     assert a.windows["label_coverage"].tolist() == [1.0] * 6 + [0.0, 0.0]
     assert a.windows["accuracy"].iloc[-1] != a.windows["accuracy"].iloc[-1]  # NaN: no labels, no verdict
     kinds = {(al.kind, al.subject, al.window) for al in a.alerts}
@@ -138,7 +140,7 @@ def test_every_tracked_aggregate_is_shown_even_on_a_skewed_clock():
 
 
 def test_aggregates_without_any_window_are_shown_nowhere():
-    from modelvigil.analysis.analyse import tracked_accuracy
+    from modelvigil.analysis.tracked_aggregates import tracked_accuracy
 
     no_windows = pd.DataFrame({"start_ms": pd.Series(dtype=float), "end_ms": pd.Series(dtype=float)})
     aggregates = pd.DataFrame({"start_ms": [1], "end_ms": [2], "accuracy": [0.9]})

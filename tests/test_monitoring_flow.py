@@ -10,7 +10,7 @@ from PIL import Image
 from flows.monitoring import AlertsRaised, monitoring_flow
 from flows.simulation import simulation_flow
 from modelvigil.analysis.config import MonitoringConfig
-from modelvigil.analysis.plots import PLOTS
+from modelvigil.analysis.plots import plots_for
 from modelvigil.simulation import SimulationConfig
 from tasks.monitoring import raise_alerts
 
@@ -51,7 +51,7 @@ def test_label_ramp_raises_the_accuracy_alert_and_the_report_has_every_plot(serv
     assert all(w["tracked_accuracy"] is not None for w in summary["windows"])
 
     html = (tmp_path / "report" / "index.html").read_text()
-    for name in PLOTS:
+    for name in plots_for("binary"):
         png = tmp_path / "report" / f"{name}.png"
         assert png.exists(), name
         assert f"data-file='{name}.png'" in html  # embedded, and linked

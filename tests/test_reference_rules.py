@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelvigil.analysis.analyse import analyse
 from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.engine import analyse, prepare_records
 from modelvigil.analysis.performance_drift import PerformanceReference, cusum_limit
 from modelvigil.protocol import LABEL_KEY
 
@@ -45,9 +45,9 @@ def exact(n: int, hits: int, seed: int) -> np.ndarray:
     return out
 
 
-def alerts_of(records: pd.DataFrame, metric: str) -> list[int]:
+def alerts_of(records: pd.DataFrame, metric: str, reference: int = REFERENCE) -> list[int]:
     result = analyse(
-        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:reference]
     )
     return sorted(a.window for a in result.alerts if a.metric == metric)
 
@@ -65,22 +65,61 @@ def test_a_drop_within_sampling_noise_or_too_small_to_matter_is_quiet():
 
 
 def test_errors_that_creep_up_are_caught_by_the_cusum_before_any_window_alone():
-    steps = [exact(REFERENCE, 930, 1)] + [exact(WINDOW, 465, 2 + i) for i in range(2)]
-    steps += [exact(WINDOW, hits, 10 + i) for i, hits in enumerate([450, 445, 440, 440])]  # 0.90, 0.89, 0.88
+    # A reference large enough that its own error does not blunt the CUSUM (its base rate is the
+    # reference's upper bound).
+    big = 5_000
+    steps = [exact(big, 4_650, 1)] + [exact(WINDOW, 465, 2 + i) for i in range(2)]
+    # 0.90 for ten windows: no window alone is sure of a drop from 0.93 (p ~ 0.005), together they are.
+    steps += [exact(WINDOW, 450, 10 + i) for i in range(10)]
     correct = np.concatenate(steps)
-    cusum = alerts_of(frame(correct), "accuracy_cusum")
-    drop = alerts_of(frame(correct), "accuracy_drop")
+    cusum = alerts_of(frame(correct), "accuracy_cusum", big)
+    drop = alerts_of(frame(correct), "accuracy_drop", big)
     assert cusum and (not drop or cusum[0] < drop[0]), (cusum, drop)
-    steady = np.concatenate([exact(REFERENCE, 930, 1)] + [exact(WINDOW, 465, 20 + i) for i in range(6)])
-    assert alerts_of(frame(steady), "accuracy_cusum") == []
+    steady = np.concatenate([exact(big, 4_650, 1)] + [exact(WINDOW, 465, 20 + i) for i in range(6)])
+    assert alerts_of(frame(steady), "accuracy_cusum", big) == []
+
+
+def test_the_cusum_says_since_when_and_keeps_quiet_traffic_quiet_for_a_small_reference():
+    # Quiet: 30 seeds, a 500-label reference drawn at the model's own error rate, 20 windows each.
+    rng = np.random.default_rng(11)
+    alarms = 0
+    for seed in range(30):
+        correct = rng.random(500 + 20 * WINDOW) < 0.93
+        alarms += len(alerts_of(frame(correct, seed=seed), "accuracy_cusum", 500))
+    assert alarms <= 6  # at most 1 per 100 quiet windows (600 of them)
+    # A drift after window 10: the alert says in which window the errors began to add up.
+    correct = np.concatenate([rng.random(500 + 9 * WINDOW) < 0.93, rng.random(6 * WINDOW) < 0.85])
+    result = analyse(
+        frame(correct),
+        pd.DataFrame(),
+        MonitoringConfig(window_size=WINDOW),
+        reference=frame(correct).iloc[:500],
+    )
+    (first, *_) = [a for a in result.alerts if a.metric == "accuracy_cusum"]
+    since = int(result.windows.loc[first.window, "cusum_since"])
+    assert 9 <= since <= first.window and f"since window {since}" in first.message
+
+
+def test_a_reference_too_small_for_the_cusum_holds_it_back_and_says_so():
+    correct = (
+        np.random.default_rng(12).random(300 + 6 * WINDOW)
+        < np.r_[np.full(300, 0.95), np.full(6 * WINDOW, 0.8)]
+    )
+    records = frame(correct)
+    result = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:300]
+    )
+    assert not [a for a in result.alerts if a.metric == "accuracy_cusum"]
+    assert any("too few for the accuracy CUSUM" in n for n in result.notes)
+    assert [a for a in result.alerts if a.metric == "accuracy_drop"]  # the drop test still judges
 
 
 def test_the_cusum_equals_its_recursion_and_its_limit_keeps_its_run_length():
-    from modelvigil.analysis import performance_drift
+    from modelvigil.analysis import performance_drift, sequential
 
     rng = np.random.default_rng(5)
     errors = rng.random(3_000) < 0.1
-    vectorised = performance_drift._bernoulli_cusum(errors, 0.1, 1.5)
+    vectorised = sequential.cusum(performance_drift.bernoulli_steps(errors, 0.1, 1.5))
     s, looped = 0.0, []
     p0, p1 = 0.1, 0.15
     for e in errors:
@@ -94,7 +133,7 @@ def test_the_cusum_equals_its_recursion_and_its_limit_keeps_its_run_length():
     streams = rng.random((300, 20_000)) < 0.1
     runs = []
     for stream in streams:
-        over = np.flatnonzero(performance_drift._bernoulli_cusum(stream, 0.1, 1.5) > limit)
+        over = np.flatnonzero(sequential.cusum(performance_drift.bernoulli_steps(stream, 0.1, 1.5)) > limit)
         runs.append(over[0] + 1 if over.size else stream.size)
     assert 0.6 * target < np.mean(runs) < 1.6 * target, np.mean(runs)
     assert cusum_limit(0.1, 1.5, 20 * target) > limit  # a rarer false alarm needs a higher limit
@@ -142,7 +181,7 @@ def test_a_reference_without_enough_labels_sets_no_level():
     )
     assert "accuracy_drop" not in result.windows
     assert any("too few labels" in note for note in result.notes)
-    assert PerformanceReference.fit(result.records.iloc[:50]) is None
+    assert PerformanceReference.fit(prepare_records(records.iloc[:50])[0]) is None
 
 
 @pytest.mark.parametrize(

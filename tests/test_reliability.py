@@ -327,7 +327,7 @@ def test_wrong_tokens_of_any_length_are_refused_alike(service):
 
 
 def test_report_files_stay_inside_the_chosen_folder(tmp_path):
-    from modelvigil.analysis.analyse import analyse
+    from modelvigil.analysis.engine import analyse
     from modelvigil.analysis.plots import draw_all
     from modelvigil.analysis.report import write_report
     from tests.test_monitoring_analysis import frame

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import requests
 
-from modelvigil.analysis.analyse import analyse
 from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.engine import analyse
 from modelvigil.store import LimitExceeded, MetricsStore, PredictionRecord
 from modelvigil.store.limits import MAX_DELAYED_KEYS
 from tests.helpers import auth, lab_payload
@@ -96,7 +96,7 @@ def test_labels_the_accuracy_cannot_use_are_reported_not_a_crash():
     n = 400
     rng = np.random.default_rng(0)
     labels = list(rng.integers(0, 2, n).astype(object))
-    labels[3], labels[10], labels[20] = {"class": 1}, "x" * 300, True
+    labels[3], labels[10], labels[20] = {"class": 1}, [0, 1], "x" * 300
     frame = pd.DataFrame(
         {
             "prediction_uuid": [f"u{i}" for i in range(n)],
@@ -109,10 +109,14 @@ def test_labels_the_accuracy_cannot_use_are_reported_not_a_crash():
         }
     )
     result = analyse(frame, pd.DataFrame(), MonitoringConfig())
-    assert result.overall["invalid_labels"] == 3 and result.overall["labelled"] == n - 3
-    assert result.overall["accuracy"] == 1.0  # every usable label equals its prediction
-    note = next(n for n in result.notes if "not usable for accuracy" in n)
-    assert note.startswith("3 label(s) not usable for accuracy (not numbers), left out: {'class': 1}, 'xxx")
+    # An object and a list cannot be a label; text can (a class the model never predicts here).
+    assert result.overall["invalid_labels"] == 2 and result.overall["labelled"] == n - 2
+    assert result.overall["accuracy"] == pytest.approx((n - 3) / (n - 2))
+    assert result.overall["label_coverage"] == 1.0  # every label that arrived counts, usable or not
+    note = next(n for n in result.notes if "not usable" in n)
+    assert note.startswith(
+        "2 label(s) not usable (objects or lists, not values), left out: {'class': 1}, [0, 1]"
+    )
 
 
 def test_a_key_admitted_by_a_write_that_failed_does_not_slip_past_the_limit(store_url):

@@ -26,6 +26,13 @@ MODULES = {
     "windows": "modelvigil/analysis/windows.py",
     "drift": "modelvigil/analysis/drift.py",
     "alerts": "modelvigil/analysis/alerts.py",
+    "traffic": "modelvigil/analysis/calculators/traffic.py",
+    "classification": "modelvigil/analysis/calculators/classification.py",
+    "reference_accuracy": "modelvigil/analysis/calculators/reference_accuracy.py",
+    "regression": "modelvigil/analysis/calculators/regression.py",
+    "feature_drift": "modelvigil/analysis/calculators/feature_drift.py",
+    "model_schema": "modelvigil/analysis/model_schema.py",
+    "engine": "modelvigil/analysis/engine.py",
     "retry": "modelvigil/client/retry.py",
     "payload": "modelvigil/service/payload.py",
 }

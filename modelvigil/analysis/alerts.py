@@ -1,4 +1,5 @@
-"""The alert rules, as data: one row per rule, evaluated by one loop over the window and drift tables.
+"""Alert rules as data, evaluated by one loop over the window and drift tables; each rule belongs
+to the calculator whose columns it reads (`analysis.calculators`).
 
 A rule fires for a row when its column breaches the threshold (a field of `Thresholds`) and every
 guard holds: guards keep noise from paging anyone (an accuracy's whole 95% interval under the
@@ -17,7 +18,6 @@ from typing import Any, Literal
 import pandas as pd
 
 from modelvigil.analysis.config import Alert, AlertKind, Thresholds
-from modelvigil.analysis.drift import NOISE_ALPHA
 
 EVENT_PREFIX = "modelvigil.alert."
 RESOURCE_PREFIX = "modelvigil.deployment."
@@ -97,88 +97,56 @@ class Rule:
     subject: str = "model"  # what breached; "{feature}" takes the drift row's feature
     compared: str | None = None  # the column held against the threshold, when it is not the metric
     guards: tuple[Guard, ...] = ()
+    # Measured against the reference: never judged in the windows the reference was fitted on
+    # (`in_reference`), where it would only find the reference's own noise.
+    fitted: bool = False
+    # A sequential rule's evidence carries over windows: it alerts once per value of this column
+    # (the window its excursion began in), not again in every later window of the same change.
+    once_per: str | None = None
 
 
-_JUDGED = Guard("predictions", ">=", "thresholds.min_drift_rows")  # fewer predictions: noise, not drift
+def default_rules() -> tuple[Rule, ...]:
+    """Every rule the calculators of a classifier's and a regression's analysis carry, in the
+    order they are evaluated (each calculator owns its rules: `analysis.calculators`)."""
+    from modelvigil.analysis.calculators import CALCULATOR_TYPES  # they import Rule from here
 
-RULES: tuple[Rule, ...] = (
-    # Confidently below: the whole 95% interval under the floor, so noise in a small window does
-    # not page anyone (the point estimate alone would, about 1 window in 100).
-    Rule(
-        AlertKind.accuracy, "windows", "accuracy", "min_accuracy", "<",
-        "window {window}: accuracy {value:.3f} below {threshold} ({n_labelled:.0f} labels)",
-        compared="accuracy_high",
-    ),
-    # Against the model's own reference level, not only the floor: a drop beyond sampling noise.
-    Rule(
-        AlertKind.accuracy, "windows", "accuracy_drop", "reference_alpha", "<",
-        "window {window}: accuracy {accuracy:.3f}, {value:.3f} below the reference's "
-        "{reference_accuracy:.3f} (p = {accuracy_drop_pvalue:.1e})",
-        compared="accuracy_drop_pvalue",
-        guards=(Guard("accuracy_drop", ">=", "thresholds.min_accuracy_drop"),),
-    ),
-    Rule(
-        AlertKind.accuracy, "windows", "accuracy_cusum", "cusum_limit", ">",
-        "window {window}: errors add up beyond the reference's rate (CUSUM {value:.1f} > {threshold:.1f})",
-    ),
-    Rule(
-        AlertKind.accuracy, "windows", "estimated_accuracy", "reference_alpha", "<",
-        "window {window}: estimated accuracy {value:.3f} (from confidence, before labels) below the "
-        "reference's {reference_accuracy:.3f}",
-        compared="estimated_drop_pvalue",
-        guards=(_JUDGED, Guard("estimated_drop", ">=", "thresholds.min_accuracy_drop")),
-    ),
-    Rule(
-        AlertKind.latency, "windows", "latency_p95_ms", "max_p95_latency_ms", ">",
-        "window {window}: p95 latency {value:.0f} ms above {threshold:.0f} ms",
-    ),
-    Rule(
-        AlertKind.coverage, "windows", "label_coverage", "min_label_coverage", "<",
-        "window {window}: label coverage {value:.2f} below {threshold}",
-    ),
-    Rule(
-        AlertKind.drift, "windows", "prediction_js", "max_prediction_js", ">",
-        "window {window}: prediction mix drifted (JS {value:.3f} > {threshold})",
-        subject="predictions",
-        guards=(_JUDGED, Guard("prediction_pvalue", "<", NOISE_ALPHA)),
-    ),
-    Rule(
-        AlertKind.drift, "windows", "probability_ks", "reference_alpha", "<",
-        "window {window}: predicted probabilities drifted (KS {value:.3f}, p = {probability_pvalue:.1e})",
-        subject="probability",
-        compared="probability_pvalue",
-        guards=(_JUDGED,),
-    ),
-    Rule(
-        AlertKind.drift, "drift", "psi", "max_psi", ">",
-        "window {window}: feature {subject!r} drifted (PSI {value:.3f} > {threshold})",
-        subject="{feature}",
-        guards=(_JUDGED, Guard("psi", ">", "psi_critical")),
-    ),
-)  # fmt: skip
+    return tuple(rule for kind in CALCULATOR_TYPES for rule in kind.rules)
 
 
 def evaluate(
-    windows: pd.DataFrame, drift: pd.DataFrame, thresholds: Thresholds, rules: Iterable[Rule] = RULES
+    windows: pd.DataFrame, drift: pd.DataFrame, thresholds: Thresholds, rules: Iterable[Rule] | None = None
 ) -> list[Alert]:
-    """Every breach, window by window in rule order, then the drift table's."""
-    rules = list(rules)
+    """Every breach, window by window in rule order, then the drift table's. `rules`: by default
+    every calculator's (a rule whose columns a table lacks never fires)."""
+    rules = list(default_rules() if rules is None else rules)
     # A drift row is judged with its window's figures (size, time span) beside it: joined on the
     # one column the two tables share, and every drift row has its window.
     judged_drift = drift.merge(
         windows.drop(columns=drift.columns.intersection(windows.columns).drop("window"))
     )
     alerts: list[Alert] = []
+    raised: set[tuple[int, object]] = set()  # (rule, value of its `once_per`) already alerted on
     for table_name, table in (("windows", windows), ("drift", judged_drift)):
         mine = [r for r in rules if r.table == table_name]
         if not mine:
             continue
         for row in table.to_dict("records"):  # pragma: no mutate (pandas reads "RECORDS" alike)
-            alerts += [alert for rule in mine if (alert := _fire(rule, row, thresholds)) is not None]
+            for rule in mine:
+                alert = _fire(rule, row, thresholds)
+                if alert is None:
+                    continue
+                if rule.once_per is not None:
+                    key = (id(rule), row.get(rule.once_per))
+                    if key in raised:
+                        continue
+                    raised.add(key)
+                alerts.append(alert)
     return alerts
 
 
 def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert | None:
+    if rule.fitted and row.get("in_reference") is True:
+        return None
     threshold = getattr(thresholds, rule.threshold, None)
     if threshold is None:
         threshold = row.get(rule.threshold)

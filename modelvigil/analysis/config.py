@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -22,11 +22,24 @@ PSI_THRESHOLD = 0.25
 JS_THRESHOLD = 0.1
 
 
+class Task(StrEnum):
+    auto = "auto"
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+    @property
+    def classifies(self) -> bool:
+        return self in (Task.binary, Task.multiclass)
+
+
 class AlertKind(StrEnum):
     accuracy = "accuracy"
     drift = "drift"
     latency = "latency"
     coverage = "coverage"
+    missing = "missing"
+    error = "error"
 
 
 class Thresholds(FormModel):
@@ -34,7 +47,8 @@ class Thresholds(FormModel):
         "Accuracy": ("min_accuracy", "min_labels", "min_accuracy_drop", "reference_alpha", "cusum_shift",
                      "cusum_quiet_windows"),
         "Drift": ("max_psi", "max_prediction_js", "min_drift_rows"),
-        "Service": ("max_p95_latency_ms", "min_label_coverage"),
+        "Error (regression)": ("min_error_rise",),
+        "Service": ("max_p95_latency_ms", "min_label_coverage", "min_missing_rise"),
     }  # fmt: skip
 
     min_accuracy: float = Field(
@@ -70,12 +84,26 @@ class Thresholds(FormModel):
         ge=10.0,
         description="The CUSUM's limit is set so that noise alone passes it about once in this many windows.",
     )
+    min_error_rise: float = Field(
+        0.1,
+        ge=0.0,
+        le=100.0,
+        description="A regression's mean absolute error rising less than this share above the "
+        "reference's is not alerted, however sure.",
+    )
+    min_missing_rise: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="A feature's missing share rising less than this above the reference's is not alerted.",
+    )
 
 
 class MonitoringConfig(ScaleOut):
     form_groups: ClassVar[dict[str, tuple[str, ...]]] = {
         "Time range": ("start", "end", "lookback_hours"),
         "Model": ("deployment_crn", "model_name", "service_url", "store_url"),
+        "Model task": ("task", "positive_label", "categorical", "numeric"),
         "Windows": ("window_kind", "window_size", "window_minutes"),
         "Reference": ("reference_start", "reference_end", "reference_share"),
         "Alerts": ("thresholds", "fail_on_alert"),
@@ -96,6 +124,17 @@ class MonitoringConfig(ScaleOut):
     )
     service_url: str | None = Field(None, description="Model service URL; default: configured or embedded.")
     store_url: str | None = Field(None, description="Read the store directly (fast path) at this URL.")
+    # Model task
+    task: Task = Field(Task.auto, description="What the model does; default: inferred from the records.")
+    positive_label: str | None = Field(
+        None, max_length=200, description="A binary model's positive class; default: inferred (1, true, yes)."
+    )
+    categorical: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list, max_length=10_000, description="Features to compare as categories."
+    )
+    numeric: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list, max_length=10_000, description="Features to compare as numbers."
+    )
     # Windows
     window_kind: WindowKind = Field(
         WindowKind.count, description="Windows by number of predictions or by time."
@@ -125,6 +164,9 @@ class MonitoringConfig(ScaleOut):
             raise ValueError("give both reference_start and reference_end, or neither")
         if self.reference_start and self.reference_end and self.reference_end <= self.reference_start:
             raise ValueError("reference_end must be after reference_start")
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise ValueError(f"feature(s) declared both categorical and numeric: {', '.join(both)}")
         return self
 
     def windowing(self) -> Windowing:

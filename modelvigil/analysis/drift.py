@@ -40,6 +40,22 @@ class NumericReference:
     sample: np.ndarray  # sorted reference values for KS
     nan_share: float
 
+    @classmethod
+    def of(cls, values: np.ndarray, rng: np.random.Generator) -> NumericReference | None:
+        """Fitted on the reference's values (NaN included, for the missing share); None when it
+        holds no finite value."""
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return None
+        edges = np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9)))
+        # Every bin is counted: the largest values always land in the top one (side="right").
+        counts = np.bincount(np.searchsorted(edges, finite, side="right"))
+        sample = rng.permutation(finite)[:_KS_SAMPLE]
+        return cls(edges, counts / counts.sum(), np.sort(sample), 1.0 - finite.size / values.size)
+
+    def bin_counts(self, finite: np.ndarray) -> np.ndarray:
+        return np.bincount(np.searchsorted(self.edges, finite, side="right"), minlength=self.edges.size + 1)
+
 
 @dataclass(frozen=True)
 class CategoricalReference:
@@ -68,15 +84,9 @@ class ReferenceProfile:
         for name in numeric:
             # dtype=float: pandas 3 gives floats here anyway, pandas 2 objects for a nullable column.
             values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)  # pragma: no mutate
-            finite = values[np.isfinite(values)]
-            if finite.size == 0:
-                continue  # an empty reference column: nothing to compare against, reported as such
-            nan_share = 1.0 - finite.size / values.size
-            edges = np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9)))
-            # Every bin is counted: the largest values always land in the top one (side="right").
-            counts = np.bincount(np.searchsorted(edges, finite, side="right"))
-            sample = rng.permutation(finite)[:_KS_SAMPLE]
-            profile.numeric[name] = NumericReference(edges, counts / counts.sum(), np.sort(sample), nan_share)
+            fitted = NumericReference.of(values, rng)
+            if fitted is not None:  # an empty reference column: nothing to compare against
+                profile.numeric[name] = fitted
         for name in categorical or []:
             values = frame[name].dropna()
             counts = values.value_counts()
@@ -100,14 +110,9 @@ class ReferenceProfile:
                 "nan_share": nan_share,
             }
         counts = np.bincount(np.searchsorted(ref.edges, finite, side="right"), minlength=ref.edges.size + 1)
-        # Half a count added to every bin (Jeffreys): an empty bin in a small window would
-        # otherwise dominate PSI through log(0).
-        actual = (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
-        expected = np.maximum(ref.proportions, _EPS)
-        psi = float(np.sum((actual - expected) * np.log(actual / expected)))
         ks = stats.ks_2samp(finite, ref.sample, method="asymp")
         return {
-            "psi": psi,
+            "psi": psi(counts, ref.proportions),
             "psi_critical": psi_noise_floor(finite.size, ref.sample.size, ref.edges.size + 1),
             "ks": float(ks.statistic),
             "ks_pvalue": float(ks.pvalue),
@@ -121,20 +126,33 @@ class ReferenceProfile:
 
     def categorical_counts_drift(self, name: str, counts: pd.Series) -> dict[str, float]:
         """`categorical_drift` from the window's counts per value (what a streamed window keeps)."""
-        ref = self.categorical[name]
-        counts = counts[counts > 0]
-        if counts.empty:
-            return {"js": math.nan, "chi2_pvalue": math.nan}
-        categories = list(dict.fromkeys([*ref.categories, *counts.index]))
-        reference = np.array(
-            [ref.counts[ref.categories.index(c)] if c in ref.categories else 0.0 for c in categories]
-        )
-        observed = np.array([counts.get(c, 0) for c in categories])
-        js = float(jensenshannon(observed, reference, base=2))  # it normalizes both mixes itself
-        if len(categories) < 2:
-            return {"js": js, "chi2_pvalue": 1.0}
-        chi2 = stats.chi2_contingency(np.vstack([observed, reference]))
-        return {"js": js, "chi2_pvalue": float(chi2.pvalue)}
+        return categorical_counts_drift(self.categorical[name], counts)
+
+
+def categorical_counts_drift(ref: CategoricalReference, counts: pd.Series) -> dict[str, float]:
+    """Jensen-Shannon distance of a window's counts per value against the reference's, and the
+    p-value of a chi-square test of the two (both samples' noise counted)."""
+    counts = counts[counts > 0]
+    if counts.empty:
+        return {"js": math.nan, "chi2_pvalue": math.nan}
+    categories = list(dict.fromkeys([*ref.categories, *counts.index]))
+    known = dict(zip(ref.categories, ref.counts, strict=True))
+    reference = np.array([known.get(c, 0.0) for c in categories], dtype=float)
+    observed = np.array([counts.get(c, 0) for c in categories], dtype=float)
+    js = float(jensenshannon(observed, reference, base=2))  # it normalizes both mixes itself
+    if len(categories) < 2:
+        return {"js": js, "chi2_pvalue": 1.0}
+    chi2 = stats.chi2_contingency(np.vstack([observed, reference]))
+    return {"js": js, "chi2_pvalue": float(chi2.pvalue)}
+
+
+def psi(counts: np.ndarray, proportions: np.ndarray) -> float:
+    """PSI of a window's counts per bin against the reference's proportions. Half a count added
+    to every bin (Jeffreys): an empty bin in a small window would otherwise dominate PSI through
+    log(0)."""
+    actual = (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
+    expected = np.maximum(proportions, _EPS)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
 def psi_noise_floor(n_window: int, n_reference: int, bins: int, alpha: float = NOISE_ALPHA) -> float:

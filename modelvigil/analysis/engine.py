@@ -188,9 +188,11 @@ def model_context(reference: pd.DataFrame, config: MonitoringConfig) -> Context:
     return Context(config, task, classes, positive, features, notes + features.notes)
 
 
-def _calculators(context: Context, time_range: tuple[int, int]) -> tuple[Traffic, list[Calculator]]:
+def _calculators(
+    context: Context, time_range: tuple[int, int], span: tuple[int, int] | None
+) -> tuple[Traffic, list[Calculator]]:
     windowing = context.config.windowing()
-    traffic = Traffic(time_range)
+    traffic = Traffic(time_range, span)
     performance: list[Calculator] = (
         [Classification(), ReferenceAccuracy(), Arrival(
             windowing.minutes * 60_000 if windowing.kind is WindowKind.time else None
@@ -267,7 +269,7 @@ def analyse_blocks(
         reference, _, _ = prepare_records(reference)
 
     context = model_context(reference, config)
-    traffic, calculators = _calculators(context, time_range)
+    traffic, calculators = _calculators(context, time_range, span)
     for calculator in calculators:
         calculator.fit(reference, context)
 

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 
 from modelvigil.analysis import sequential
 
-PERFORMANCE_COLUMNS = [
+PERFORMANCE_COLUMNS = [  # the columns `ReferenceAccuracy` adds to the window table
     "window",
     "reference_accuracy",
     "accuracy_drop",
@@ -56,19 +56,22 @@ class PerformanceReference:
     calibration: LogisticRegression | None  # P(correct | confidence)
 
     @classmethod
-    def fit(cls, reference: pd.DataFrame) -> PerformanceReference | None:
-        """None when the reference holds too few labelled predictions to set a level."""
+    def fit(cls, reference: pd.DataFrame, calibrate: bool = True) -> PerformanceReference | None:
+        """None when the reference holds too few labelled predictions to set a level. `calibrate`:
+        fit P(correct | confidence), which reads `probability` as a binary model's."""
         labelled = reference[reference["label"].notna()]
         if len(labelled) < _MIN_REFERENCE_LABELS:
             return None
-        correct = (labelled["prediction"].to_numpy() == labelled["label"].to_numpy()).astype(float)
+        correct = (
+            labelled["prediction"].to_numpy(dtype=object) == labelled["label"].to_numpy(dtype=object)
+        ).astype(float)
         probability = pd.to_numeric(reference["probability"], errors="coerce").dropna().to_numpy(dtype=float)
         calibration = None
         confidence = _confidence(
             pd.to_numeric(labelled["probability"], errors="coerce").to_numpy(dtype=float)
         )
         known = ~np.isnan(confidence)
-        if known.sum() >= _MIN_REFERENCE_LABELS and 0 < correct[known].sum() < known.sum():
+        if calibrate and known.sum() >= _MIN_REFERENCE_LABELS and 0 < correct[known].sum() < known.sum():
             calibration = LogisticRegression(C=100.0, fit_intercept=False)
             calibration.fit(_logit(confidence[known]), correct[known])
         sample = None
@@ -78,40 +81,6 @@ class PerformanceReference:
                 probability = rng.choice(probability, _KS_SAMPLE, replace=False)
             sample = np.sort(probability)
         return cls(float(correct.mean()), len(labelled), sample, calibration)
-
-    def per_window(
-        self, records: pd.DataFrame, *, min_labels: int, cusum_shift: float, cusum_quiet_windows: float
-    ) -> pd.DataFrame:
-        """One row per window of `records` (which carry `window`, `prediction`, `label`,
-        `probability`, in time order)."""
-        windows = records["window"].to_numpy()
-        labelled = records["label"].notna().to_numpy()
-        correct = records["prediction"].to_numpy() == records["label"].to_numpy()
-        cusum = np.full(len(records), np.nan)
-        cusum[labelled] = _bernoulli_cusum(~correct[labelled], 1.0 - self.accuracy, cusum_shift)
-        # The limit: noise alone passes it about once in `cusum_quiet_windows` windows of the
-        # labelled predictions a window holds here (a CUSUM's false alarms come per observation).
-        counts = pd.Series(labelled).groupby(windows).sum()
-        per_window = max(float(counts.median()), 1.0) if labelled.any() else 1.0
-        limit = cusum_limit(1.0 - self.accuracy, cusum_shift, per_window * cusum_quiet_windows)
-        probability = pd.to_numeric(records["probability"], errors="coerce").to_numpy(dtype=float)
-        expected = self.expected_correct(probability)
-        rows = []
-        for window in pd.unique(windows):
-            mine = windows == window
-            hits, n = correct[mine & labelled], int((mine & labelled).sum())
-            rows.append(
-                {
-                    "window": window,
-                    "reference_accuracy": self.accuracy,
-                    **self.drop_test(float(hits.mean()) if n else np.nan, n, min_labels),
-                    "accuracy_cusum": float(np.nanmax(cusum[mine])) if n else np.nan,
-                    "cusum_limit": limit,
-                    **self._estimated(expected[mine]),
-                    **self._probability_drift(probability[mine]),
-                }
-            )
-        return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
 
     def drop_test(self, accuracy: float, n: int, min_labels: int) -> dict[str, float]:
         if n < max(min_labels, 1):
@@ -130,29 +99,6 @@ class PerformanceReference:
         if known.any():
             out[known] = self.calibration.predict_proba(_logit(confidence[known]))[:, 1]
         return out
-
-    def _estimated(self, expected: np.ndarray) -> dict[str, float]:
-        expected = expected[~np.isnan(expected)]
-        if expected.size == 0:
-            return {"estimated_accuracy": np.nan, "estimated_drop": np.nan, "estimated_drop_pvalue": np.nan}
-        estimate = float(expected.mean())
-        # Sampling spread of the estimate (independent Bernoullis with these chances) and of the
-        # reference's accuracy.
-        var = float((expected * (1 - expected)).sum()) / expected.size**2
-        var += self.accuracy * (1 - self.accuracy) / self.n_labelled
-        z = (estimate - self.accuracy) / np.sqrt(var) if var > 0 else 0.0
-        return {
-            "estimated_accuracy": estimate,
-            "estimated_drop": self.accuracy - estimate,
-            "estimated_drop_pvalue": float(stats.norm.cdf(z)),
-        }
-
-    def _probability_drift(self, probability: np.ndarray) -> dict[str, float]:
-        probability = probability[~np.isnan(probability)]
-        if self.probability is None or probability.size == 0:
-            return {"probability_ks": np.nan, "probability_pvalue": np.nan}
-        result = stats.ks_2samp(probability, self.probability)
-        return {"probability_ks": float(result.statistic), "probability_pvalue": float(result.pvalue)}
 
 
 def _logit(confidence: np.ndarray) -> np.ndarray:
@@ -185,9 +131,16 @@ def bernoulli_steps(errors: np.ndarray, base_rate: float, shift: float) -> np.nd
     return np.where(errors, np.log(p1 / p0), np.log((1 - p1) / (1 - p0)))
 
 
-def _bernoulli_cusum(errors: np.ndarray, base_rate: float, shift: float) -> np.ndarray:
-    """CUSUM of `bernoulli_steps`."""
-    return sequential.cusum(bernoulli_steps(errors, base_rate, shift))
+CUSUM_MIN_REFERENCE_LABELS = 500  # fewer: the reference's own error swamps the CUSUM's limit
+
+
+def cusum_base_rate(accuracy: float, n_labelled: int, z: float = 1.645) -> float:
+    """The error rate the CUSUM holds windows to: the reference's, raised by its own sampling
+    error (its one-sided 95% upper bound). Taken as exact, a reference that
+    happened to err less than the model does makes the CUSUM climb on quiet traffic, a small
+    reference most of all (false alarms per 100 quiet windows: `benchmarks/detection_quality.py`)."""
+    error = 1.0 - accuracy
+    return min(error + z * np.sqrt(max(error * (1 - error), 1.0 / n_labelled) / n_labelled), 0.5)
 
 
 def cusum_limit(base_rate: float, shift: float, quiet_observations: float) -> float:

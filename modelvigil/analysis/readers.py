@@ -1,7 +1,7 @@
 """Where the monitoring flow reads prediction records from, and in which shape.
 
 Fast path: the metrics store itself (`MetricsStore.iter_frames`: SQL filtered by deployment and
-time, parsed column-wise, streamed a block at a time for `analysis.streaming`), whenever it is
+time, parsed column-wise, streamed a block at a time for `analysis.engine`), whenever it is
 reachable: an explicit store URL, or the embedded default on this machine. Otherwise CML's path:
 `read_metrics` over the service's HTTP routes, a page at a time, or CML's own SDK inside a
 workspace (which reads all at once), converted to the same frame a block at a time.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from modelvigil.client.connect import connect
+from modelvigil.client.connect import Connection, connect
 from modelvigil.settings import CMLEnvironment, Settings, read_identity
 from modelvigil.store import MetricsStore
 from modelvigil.store.record_frames import aggregates_from_cml_records, frame_from_cml_records
@@ -39,6 +39,7 @@ class Records:
     deployment_crn: str
     source: str  # "store" or "read_metrics", for the report
     count_rows: Callable[[], int] | None = None  # the range's rows, without reading it (the store)
+    model_name: str | None = None  # the deployment's model, as its backend names it (None: unknown)
 
 
 def _store_count(url: str, crn: str, time_range: tuple[int, int]) -> int:
@@ -153,18 +154,48 @@ def read_records(
             crn,
             "store",
             count_rows=lambda: _store_count(url, crn, time_range),
+            model_name=_home_model_name(settings, crn),
         )
 
     conn = connect(settings)
     try:
         crn = deployment_crn or conn.deployment.latest_deployment_crn
+        name = settings.model_name if deployment_crn is None else _api_model_name(conn, crn)
     finally:
         conn.close()
     main = _ServiceRecords(settings, crn, time_range)
     reference = _ServiceRecords(settings, crn, reference_range) if reference_range else None
     return Records(
-        main.blocks, reference.blocks if reference is not None else None, main.aggregates, crn, "read_metrics"
+        main.blocks,
+        reference.blocks if reference is not None else None,
+        main.aggregates,
+        crn,
+        "read_metrics",
+        model_name=name,
     )
+
+
+def _home_model_name(settings: Settings, crn: str) -> str | None:
+    """The name of the home's model whose deployment `crn` is; None when it is none of them."""
+    identity = read_identity(settings)
+    if identity is None:
+        return None
+    for name in [identity.model_name, *identity.other_models]:
+        if identity.as_model(name).deployment_crn == crn:
+            return name
+    return None
+
+
+def _api_model_name(conn: Connection, crn: str) -> str | None:
+    """The model whose newest deployment is `crn`, as API v2 lists them; None when none is."""
+    project = conn.project_id
+    for model in conn.endpoint.list_models(project):
+        try:
+            if conn.endpoint.latest_deployment(project, model["name"]).latest_deployment_crn == crn:
+                return str(model["name"])
+        except LookupError:
+            continue
+    return None
 
 
 class _ServiceRecords:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from modelvigil.analysis.analyse import Analysis
 from modelvigil.analysis.config import Thresholds
+from modelvigil.analysis.engine import Analysis
 from modelvigil.analysis.plots import FEATURE_PLOT, PLOTS
 from modelvigil.analysis.summary import Headline, feature_verdicts, headline
 
@@ -49,6 +49,14 @@ def summary_dict(a: Analysis, context: dict[str, Any]) -> dict[str, Any]:
             "windows": a.windows.to_dict("records"),
             "drift": a.drift.to_dict("records"),
             "accuracy_by_label_arrival": a.arrival.to_dict("records"),
+            "task": str(a.task),
+            "positive_label": a.positive,
+            "per_class": a.per_class.to_dict("records"),
+            "confusion": a.confusion.to_numpy().tolist(),
+            "confusion_classes": {
+                "actual": list(a.confusion.index),
+                "predicted": list(a.confusion.columns),
+            },
         }
     )
 
@@ -111,19 +119,29 @@ WINDOW_COLUMNS = {
     "estimated_accuracy": "estimated",
     "accuracy_drop": "drop",
     "accuracy_cusum": "CUSUM",
+    "cusum_limit": "CUSUM limit",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "bias": "bias",
+    "abs_error_p90": "p90 |error|",
+    "reference_mae": "reference MAE",
+    "error_rise": "MAE rise",
     "f1": "F1",
     "positive_rate": "positive rate",
     "max_psi": "max PSI",
 }
 VERDICT_HEADERS = {
     "feature": "feature",
+    "kind": "kind",
     "verdict": "verdict",
     "drifted_windows": "drifted windows",
     "first_drifted_window": "first drifted window",
     "max_psi": "max PSI",
     "psi_limit": "limit there",
     "max_ks": "max KS",
+    "max_unseen_share": "max unseen share",
     "max_missing_share": "max missing share",
+    "missing_windows": "windows missing more",
 }
 SECTIONS = {
     "summary": "Summary",
@@ -160,6 +178,7 @@ tr.bad td { background: #fde8e8; } .good { color: #176f2c; } .muted { color: #66
 """
 
 
+SHOWN_CLASSES = 50  # per-class rows in the page; summary.json has them all
 SHOWN_ALERTS = 10  # the rest folded: a drifting day raises dozens, and the plots come after
 
 
@@ -196,7 +215,9 @@ def _summary_cards(head: Headline, t: Thresholds) -> str:
                     ", ".join(head.alert_kinds) if head.alerts else "every window within its thresholds",
                     "bad" if head.alerts else "good",
                 ),
-                _card(
+                _error_card(head)
+                if head.task == "regression"
+                else _card(
                     "Accuracy",
                     accuracy,
                     interval
@@ -216,6 +237,66 @@ def _summary_cards(head: Headline, t: Thresholds) -> str:
         )
         + "</div>"
     )
+
+
+def _error_card(head: Headline) -> str:
+    value = "–" if head.mae is None else f"{head.mae:.4g}"
+    reference = f"reference {head.reference_mae:.4g}; " if head.reference_mae is not None else ""
+    alerts = f"{head.error_alerts} error alert(s)" if head.error_alerts else "no alert"
+    return _card("Mean absolute error", value, reference + alerts, "bad" if head.error_alerts else "")
+
+
+TASKS = {
+    "binary": "binary classification",
+    "multiclass": "multi-class classification",
+    "regression": "regression",
+}
+
+
+def _performance_section(a: Analysis, head: Headline, plots: dict[str, Path]) -> str:
+    """The model's quality: accuracy and its tables for a classifier, error for a regression."""
+    lead = (
+        f"<p>{html.escape(head.accuracy_text)}. Grey: the reference period; red: windows with an alert.</p>"
+    )
+    if a.task == "regression":
+        return (
+            "<section id='accuracy'><h2>Error</h2>" + lead
+            + _figures(plots, ["error_band", "residuals"])
+            + "<p class='muted'>MAE: mean absolute error of prediction against truth; bias: the mean of "
+            "prediction minus truth (above 0: the model predicts high); the band: where a window of "
+            "that many labels keeps the reference's MAE by noise alone, 95% of the time.</p></section>"
+        )  # fmt: skip
+    positive = (
+        f"<p class='muted'>Precision, recall and F1 in the windows table are for the positive class "
+        f"{html.escape(repr(a.positive))}.</p>"
+        if a.positive is not None
+        else "<p class='muted'>Precision, recall and F1 in the windows table are macro-averaged over the "
+        "classes.</p>"
+    )
+    shown = (
+        a.per_class.sort_values("labels", ascending=False, kind="stable").head(SHOWN_CLASSES)
+        if not a.per_class.empty
+        else a.per_class
+    )
+    more = (
+        f"<p class='muted'>The {SHOWN_CLASSES} classes with the most labels of {len(a.per_class):,}; "
+        "every class is in summary.json.</p>"
+        if len(a.per_class) > SHOWN_CLASSES
+        else ""
+    )
+    per_class = (
+        "<h3>Per class, over the range</h3>"
+        + _table(shown, ["class", "labels", "predicted", "precision", "recall", "f1"])
+        + more
+        if not a.per_class.empty
+        else ""
+    )
+    return (
+        "<section id='accuracy'><h2>Accuracy</h2>" + lead
+        + _figures(plots, ["accuracy_band", "confusion_matrix"]) + positive + per_class
+        + "<h3>Accuracy by label arrival</h3>"
+        + _table(a.arrival, ["arrival_window", "n_labelled", "accuracy"]) + "</section>"
+    )  # fmt: skip
 
 
 def _figures(plots: dict[str, Path], names: list[str], full: tuple[str, ...] = ()) -> str:
@@ -311,7 +392,8 @@ def write_report(
     )
     title = str(context.get("model_name") or "Model")
     period = f"{_minute(context.get('from_utc'))} to {_minute(context.get('to_utc'))} UTC"
-    subtitle = f"{period} · windows: {context.get('windows', '')}"
+    task = TASKS.get(str(a.task), str(a.task)) if not a.empty else "–"
+    subtitle = f"{period} · {task} · windows: {context.get('windows', '')}"
     per_feature = (
         "<h3>Reference vs current, per drifted feature</h3>" + _figures(plots, drifted_plots)
         if drifted_plots
@@ -334,16 +416,12 @@ def write_report(
 <section id="alerts"><h2>Alerts ({len(a.alerts)})</h2>
 {alerts}
 </section>
-<section id="accuracy"><h2>Accuracy</h2>
-<p>{html.escape(head.accuracy_text)}. Grey: the reference period; red: windows with an alert.</p>
-{_figures(plots, ["accuracy_band", "confusion_matrix"])}
-<h3>Accuracy by label arrival</h3>
-{_table(a.arrival, ["arrival_window", "n_labelled", "accuracy"])}
-</section>
+{_performance_section(a, head, plots)}
 <section id="drift"><h2>Drift</h2>
-<p>{html.escape(head.drift_text)}. A feature drifts in a window when its PSI against the reference's
-deciles passes the decision limit: {t.max_psi:g}, or the PSI that sampling noise alone passes once in
-ten thousand windows of that size, whichever is higher.</p>
+<p>{html.escape(head.drift_text)}. A feature drifts in a window when its PSI against the reference
+(over its deciles for a number, over its categories for a categorical feature) passes the decision
+limit: {t.max_psi:g}, or the PSI that sampling noise alone passes once in ten thousand windows of that
+size, whichever is higher. Unseen: the share of a window's values the reference never had.</p>
 {_table(verdict_frame, list(VERDICT_HEADERS.values()))}
 {_figures(plots, ["drift_over_time", "prediction_mix", "drift_heatmap"], full=("drift_heatmap",))}
 {per_feature}

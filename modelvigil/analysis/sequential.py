@@ -17,8 +17,9 @@ import numpy as np
 from scipy import optimize
 
 
-def cusum(steps: np.ndarray) -> np.ndarray:
-    running = np.cumsum(np.asarray(steps, dtype=float))
+def cusum(steps: np.ndarray, start: float = 0.0) -> np.ndarray:
+    """The CUSUM's level after each step, from level `start` (>= 0: where the last block left it)."""
+    running = start + np.cumsum(np.asarray(steps, dtype=float))
     return running - np.minimum(np.minimum.accumulate(running), 0.0)
 
 

@@ -6,24 +6,28 @@ line, so that all three say the same thing in the same words.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from modelvigil.analysis.analyse import Analysis
 from modelvigil.analysis.config import AlertKind, Thresholds
+from modelvigil.analysis.engine import Analysis
 from modelvigil.analysis.performance import wilson_interval
 
 VERDICT_COLUMNS = [
     "feature",
+    "kind",
     "verdict",
     "drifted_windows",
     "first_drifted_window",
     "max_psi",
     "psi_limit",
     "max_ks",
+    "max_unseen_share",
     "max_missing_share",
+    "missing_windows",
 ]
 
 
@@ -37,22 +41,27 @@ def feature_verdicts(a: Analysis, t: Thresholds) -> pd.DataFrame:
         [(al.subject, al.window) for al in a.alerts if al.kind == AlertKind.drift and al.metric == "psi"],
         columns=["feature", "window"],
     )
+    missing = Counter(al.subject for al in a.alerts if al.kind == AlertKind.missing)
     rows = []
     for feature, group in a.drift.groupby("feature", sort=False):
         windows = sorted(drifted.loc[drifted["feature"] == feature, "window"])
         psi = group["psi"].astype(float)
         worst = group.loc[psi.idxmax()] if psi.notna().any() else None
         judged = worst is not None
+        unseen = group["unseen_share"].astype(float) if "unseen_share" in group else pd.Series(dtype=float)
         rows.append(
             {
                 "feature": feature,
+                "kind": a.feature_kinds.get(feature, "numeric"),
                 "verdict": "drifted" if windows else ("stable" if judged else "not measured"),
                 "drifted_windows": len(windows),
                 "first_drifted_window": windows[0] if windows else None,
                 "max_psi": float(worst["psi"]) if judged else None,
                 "psi_limit": max(t.max_psi, float(worst["psi_critical"])) if judged else None,
                 "max_ks": float(group["ks"].max()) if group["ks"].notna().any() else None,
+                "max_unseen_share": float(unseen.max()) if unseen.notna().any() else None,
                 "max_missing_share": float(group["nan_share"].max()),
+                "missing_windows": missing.get(feature, 0),
             }
         )
     table = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
@@ -81,6 +90,16 @@ class Headline:
     accuracy_alerts: int
     label_coverage: float | None
     server_latency_p95_ms: float | None
+    task: str = "binary"
+    mae: float | None = None  # regression: mean absolute error over the range
+    reference_mae: float | None = None
+    window_mae_min: float | None = None
+    window_mae_max: float | None = None
+    error_alerts: int = 0
+
+    @property
+    def performance_alerts(self) -> int:
+        return self.accuracy_alerts + self.error_alerts
 
     @property
     def drift_text(self) -> str:
@@ -92,6 +111,9 @@ class Headline:
 
     @property
     def accuracy_text(self) -> str:
+        """The model's quality in a phrase: accuracy for a classifier, error for a regression."""
+        if self.task == "regression":
+            return self._error_text
         if self.accuracy is None:
             return "accuracy unknown (no ground truth yet)"
         verdict = f"{self.accuracy_alerts} accuracy alert(s)" if self.accuracy_alerts else "within thresholds"
@@ -104,6 +126,19 @@ class Headline:
             f"accuracy {self.accuracy:.3f} (95% {self.accuracy_low:.3f} to {self.accuracy_high:.3f}"
             f"{spread}): {verdict}"
         )
+
+    @property
+    def _error_text(self) -> str:
+        if self.mae is None:
+            return "error unknown (no ground truth yet)"
+        verdict = f"{self.error_alerts} error alert(s)" if self.error_alerts else "within thresholds"
+        reference = f", reference {self.reference_mae:.4g}" if self.reference_mae is not None else ""
+        spread = (
+            f", windows {self.window_mae_min:.4g} to {self.window_mae_max:.4g}"
+            if self.window_mae_min is not None and self.window_mae_max is not None
+            else ""
+        )
+        return f"mean absolute error {self.mae:.4g}{reference}{spread}: {verdict}"
 
     def sentence(self) -> str:
         """The outcome in one line, for a log."""
@@ -126,6 +161,7 @@ def headline(a: Analysis) -> Headline:
         lows, highs = wilson_interval(np.array([accuracy * labelled]), np.array([labelled]))
         low, high = float(lows[0]), float(highs[0])
     per_window = a.windows["accuracy"].dropna() if "accuracy" in a.windows else pd.Series(dtype=float)
+    mae = a.windows["mae"].dropna() if "mae" in a.windows else pd.Series(dtype=float)
     drifted = sorted({al.subject for al in a.alerts if al.kind == AlertKind.drift and al.metric == "psi"})
     return Headline(
         predictions=int(overall.get("predictions") or 0),
@@ -142,4 +178,10 @@ def headline(a: Analysis) -> Headline:
         accuracy_alerts=sum(al.kind == AlertKind.accuracy for al in a.alerts),
         label_coverage=overall.get("label_coverage"),
         server_latency_p95_ms=overall.get("latency_p95_ms"),
+        task=str(a.task),
+        mae=overall.get("mae"),
+        reference_mae=overall.get("reference_mae"),
+        window_mae_min=float(mae.min()) if len(mae) else None,
+        window_mae_max=float(mae.max()) if len(mae) else None,
+        error_alerts=sum(al.kind == AlertKind.error for al in a.alerts),
     )

@@ -72,8 +72,20 @@ def parse_json_lines(blob: bytes, n: int) -> pa.Table:
         # Records whose metric types disagree (an int here, a string there) defeat Arrow's typed
         # columns; pandas takes anything, slower.
         parsed = [json.loads(line) for line in blob.split(b"\n")] if n else []
-        table = pa.Table.from_pandas(pd.json_normalize(parsed), preserve_index=False)
+        frame = pd.json_normalize(parsed)
+        for column in frame.columns:
+            try:
+                pa.array(frame[column], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                # One column of numbers here and text there (a code 7, a code "A7"): kept as text,
+                # which is how such a feature is compared anyway (as categories).
+                frame[column] = frame[column].map(_as_text, na_action="ignore")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     return flatten_structs(table)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def flatten_structs(table: pa.Table) -> pa.Table:
@@ -213,8 +225,10 @@ def frame_from_cml_records(result: Mapping[str, Any]) -> pd.DataFrame:
             "end_ms": np.asarray([r["endTimeStampMs"] for r in predictions], dtype=np.int64),
         }
     )
-    table = flatten_structs(pa.Table.from_pylist([r.get("metrics") or {} for r in predictions]))
-    return build_frame(base, table)
+    # Parsed as the store's texts are: every key of every record, wherever it first appears (a
+    # table built from Python dicts would take its columns from the first record alone).
+    lines = b"\n".join(orjson.dumps(r.get("metrics") or {}) for r in predictions)
+    return build_frame(base, parse_json_lines(lines, len(predictions)))
 
 
 def aggregates_frame(

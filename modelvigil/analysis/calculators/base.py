@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from modelvigil.analysis.alerts import Rule
-from modelvigil.analysis.config import MonitoringConfig
+from modelvigil.analysis.alerts import Guard, Rule
+from modelvigil.analysis.config import AlertKind, MonitoringConfig
 from modelvigil.analysis.model_schema import FeatureSchema, Task
+
+JUDGED = Guard("predictions", ">=", "thresholds.min_drift_rows")  # fewer predictions: noise, not drift
+
+
+def psi_rule(table: str, metric: str, critical: str, message: str, subject: str) -> Rule:
+    """Drift by PSI against the reference: above `max_psi` and above the PSI sampling noise alone
+    passes (`critical`), in windows big enough to judge, never in the ones fitted on."""
+    return Rule(AlertKind.drift, table, metric, "max_psi", ">", message, subject=subject,  # type: ignore[arg-type]
+                guards=(JUDGED, Guard(metric, ">", critical)), fitted=True)  # fmt: skip
 
 
 @dataclass

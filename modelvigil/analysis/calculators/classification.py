@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import Block, Calculator, Context
+from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.drift import NOISE_ALPHA, CategoricalReference, categorical_counts_drift
 from modelvigil.analysis.model_schema import Task, class_key, sort_key
 from modelvigil.analysis.performance import wilson_interval
 
-JUDGED = Guard("predictions", ">=", "thresholds.min_drift_rows")  # fewer predictions: noise, not drift
+SHOWN_CLASSES = 20  # more classes than this: the mix and the confusion matrix show the most frequent
+OTHER = "(other)"
 
 
 def class_keys(values: pd.Series) -> pd.Series:
@@ -43,11 +44,15 @@ def class_keys(values: pd.Series) -> pd.Series:
 
 def rates(confusion: Counter, classes: list[object]) -> dict[object, tuple[float, float, float]]:
     """Per class: precision, recall, F1 (0 where undefined), from (actual, predicted) counts."""
+    predicted_total: Counter = Counter()
+    actual_total: Counter = Counter()
+    for (a, p), n in confusion.items():
+        predicted_total[p] += n
+        actual_total[a] += n
     out = {}
     for c in classes:
         tp = confusion.get((c, c), 0)
-        predicted = sum(n for (_, p), n in confusion.items() if p == c)
-        actual = sum(n for (a, _), n in confusion.items() if a == c)
+        predicted, actual = predicted_total[c], actual_total[c]
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
@@ -59,17 +64,12 @@ class Classification(Calculator):
     rules = (
         # Confidently below: the whole 95% interval under the floor, so noise in a small window does
         # not page anyone (the point estimate alone would, about 1 window in 100).
-        Rule(
-            AlertKind.accuracy, "windows", "accuracy", "min_accuracy", "<",
-            "window {window}: accuracy {value:.3f} below {threshold} ({n_labelled:.0f} labels)",
-            compared="accuracy_high",
-        ),
-        Rule(
-            AlertKind.drift, "windows", "prediction_js", "max_prediction_js", ">",
-            "window {window}: prediction mix drifted (JS {value:.3f} > {threshold})",
-            subject="predictions",
-            guards=(JUDGED, Guard("prediction_pvalue", "<", NOISE_ALPHA)),
-        ),
+        Rule(AlertKind.accuracy, "windows", "accuracy", "min_accuracy", "<",
+             "window {window}: accuracy {value:.3f} below {threshold} ({n_labelled:.0f} labels)",
+             compared="accuracy_high"),
+        Rule(AlertKind.drift, "windows", "prediction_js", "max_prediction_js", ">",
+             "window {window}: prediction mix drifted (JS {value:.3f} > {threshold})", subject="predictions",
+             guards=(JUDGED, Guard("prediction_pvalue", "<", NOISE_ALPHA)), fitted=True),
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -117,7 +117,7 @@ class Classification(Calculator):
         min_labels = max(self.context.config.thresholds.min_labels, 1)
         positive = self.context.positive
         classes = self.classes()
-        predicted_classes = sorted({c for k in keys for c in self.mix.get(k, {})}, key=sort_key)
+        predicted_classes = self._shown(Counter({c: n for k in keys for c, n in self.mix.get(k, {}).items()}))
         rows = []
         for key in keys:
             confusion = self.confusion.get(key, Counter())
@@ -141,7 +141,11 @@ class Classification(Calculator):
             mix = self.mix.get(key, Counter())
             predicted = sum(mix.values())  # rows with a prediction: the mix's whole
             for c in predicted_classes:
-                row[f"share_{c}"] = mix.get(c, 0) / predicted if predicted else math.nan
+                if c == OTHER:
+                    count = predicted - sum(mix.get(k, 0) for k in predicted_classes)
+                else:
+                    count = mix.get(c, 0)
+                row[f"share_{c}"] = count / predicted if predicted else math.nan
             if positive is not None:
                 rows_here = self.rows[key]
                 pos_low, pos_high = wilson_interval(
@@ -157,6 +161,16 @@ class Classification(Calculator):
             rows.append(row)
         return pd.DataFrame(rows)
 
+    @staticmethod
+    def _shown(counts: Counter) -> list[object]:
+        """Every class, or the `SHOWN_CLASSES` most frequent and OTHER for the rest."""
+        totals: Counter = Counter()
+        for c, n in counts.items():
+            totals[c] += n
+        if len(totals) <= SHOWN_CLASSES:
+            return sorted(totals, key=sort_key)
+        return [*sorted((c for c, _ in totals.most_common(SHOWN_CLASSES)), key=sort_key), OTHER]
+
     def total_confusion(self) -> Counter:
         total: Counter = Counter()
         for counts in self.confusion.values():
@@ -167,10 +181,17 @@ class Classification(Calculator):
         total = self.total_confusion()
         if not total:
             return pd.DataFrame()
-        actual = sorted({a for a, _ in total}, key=sort_key)
-        predicted = sorted({p for _, p in total}, key=sort_key)
+        actual_counts: Counter = Counter()
+        predicted_counts: Counter = Counter()
+        for (a, p), n in total.items():
+            actual_counts[a] += n
+            predicted_counts[p] += n
+        actual, predicted = self._shown(actual_counts), self._shown(predicted_counts)
+        grid_counts: Counter = Counter()
+        for (a, p), n in total.items():
+            grid_counts[(a if a in actual else OTHER, p if p in predicted else OTHER)] += n
         grid = pd.DataFrame(
-            [[total.get((a, p), 0) for p in predicted] for a in actual],
+            [[grid_counts.get((a, p), 0) for p in predicted] for a in actual],
             index=pd.Index(actual, name="actual"),
             columns=pd.Index(predicted, name="predicted"),
         )
@@ -183,12 +204,17 @@ class Classification(Calculator):
             return pd.DataFrame(columns=["class", "labels", "predicted", "precision", "recall", "f1"])
         classes = sorted({c for pair in total for c in pair}, key=sort_key)
         per_class = rates(total, classes)
+        labels: Counter = Counter()
+        predicted: Counter = Counter()
+        for (a, p), n in total.items():
+            labels[a] += n
+            predicted[p] += n
         return pd.DataFrame(
             [
                 {
                     "class": c,
-                    "labels": sum(n for (a, _), n in total.items() if a == c),
-                    "predicted": sum(n for (_, p), n in total.items() if p == c),
+                    "labels": labels[c],
+                    "predicted": predicted[c],
                     "precision": per_class[c][0],
                     "recall": per_class[c][1],
                     "f1": per_class[c][2],

@@ -25,8 +25,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import Block, Calculator, Context
-from modelvigil.analysis.calculators.classification import JUDGED
+from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context, psi_rule
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.drift import NOISE_ALPHA, NumericReference, psi, psi_noise_floor
 from modelvigil.analysis.fine_bins import FineBins, binned_ks, ks_pvalue
@@ -34,6 +33,8 @@ from modelvigil.analysis.model_schema import FEATURE_PREFIX, FeatureKind, catego
 
 TOP_CATEGORIES = 50
 OTHER, UNSEEN = "(other)", "(unseen)"
+UNSEEN_NAMES = 20  # new categories named per window in the plot; the rest are counted, unnamed
+CategoryBins = tuple[list[str], np.ndarray, np.ndarray]  # labels, reference counts, window counts
 DRIFT_COLUMNS = [
     "window", "feature", "kind", "psi", "psi_critical", "ks", "ks_pvalue", "js", "chi2_pvalue",
     "unseen_share", "nan_share", "reference_nan_share", "nan_pvalue",
@@ -67,8 +68,9 @@ class CategoryReference:
     def labels(self) -> list[str]:
         return [*self.kept, OTHER] + ([] if self.folded else [UNSEEN])
 
-    def count(self, values: pd.Series) -> np.ndarray:
-        """A window's counts over the same bins (missing values left out)."""
+    def count(self, values: pd.Series, unseen: Counter | None = None) -> np.ndarray:
+        """A window's counts over the same bins (missing values left out); the categories the
+        reference never had are also tallied by name into `unseen` (up to UNSEEN_NAMES of them)."""
         tally = categories(values).dropna().value_counts()
         out = np.zeros(len(self.labels), dtype=np.int64)
         index = {c: i for i, c in enumerate(self.kept)}
@@ -79,6 +81,8 @@ class CategoryReference:
                 out[len(self.kept)] += n
             else:
                 out[-1] += n
+                if unseen is not None and (category in unseen or len(unseen) < UNSEEN_NAMES):
+                    unseen[category] += n
         return out
 
 
@@ -88,6 +92,7 @@ class _Seen:
     present: Counter = field(default_factory=Counter)  # window key -> rows with a value
     bins: dict[int, np.ndarray] = field(default_factory=dict)
     fine: dict[int, np.ndarray] = field(default_factory=dict)
+    unseen: dict[int, Counter] = field(default_factory=dict)  # categorical: new categories by name
 
 
 def _add(target: dict[int, np.ndarray], key: int, counts: np.ndarray) -> None:
@@ -111,24 +116,19 @@ def missing_pvalue(share: float, n: int, reference_share: float, n_reference: in
     return float(stats.norm.sf((share - reference_share) / se))
 
 
+MISSING_RISE = "thresholds.min_missing_rise"
+
+
 class FeatureDrift(Calculator):
     rules = (
-        Rule(
-            AlertKind.drift, "drift", "psi", "max_psi", ">",
-            "window {window}: feature {subject!r} drifted (PSI {value:.3f} > {threshold})",
-            subject="{feature}",
-            guards=(JUDGED, Guard("psi", ">", "psi_critical")),
-        ),
+        psi_rule("drift", "psi", "psi_critical", "window {window}: feature {subject!r} drifted "
+                 "(PSI {value:.3f} > {threshold})", "{feature}"),
         # Like with like: the window's missing share beside the reference's, beyond what sampling
         # explains (tested as PSI is, at the noise level of many tests per report) and by enough.
-        Rule(
-            AlertKind.missing, "drift", "nan_share", "reference_nan_share", ">",
-            "window {window}: feature {subject!r} missing in {value:.0%} of rows "
-            "(reference {threshold:.0%})",
-            subject="{feature}",
-            guards=(JUDGED, Guard("nan_pvalue", "<", NOISE_ALPHA),
-                    Guard("nan_rise", ">=", "thresholds.min_missing_rise")),
-        ),
+        Rule(AlertKind.missing, "drift", "nan_share", "reference_nan_share", ">",
+             "window {window}: feature {subject!r} missing in {value:.0%} of rows "
+             "(reference {threshold:.0%})", subject="{feature}", fitted=True,
+             guards=(JUDGED, Guard("nan_pvalue", "<", NOISE_ALPHA), Guard("nan_rise", ">=", MISSING_RISE))),
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -185,7 +185,8 @@ class FeatureDrift(Calculator):
                 else:
                     part = raw.iloc[rows]
                     seen.present[key] += int(part.notna().sum())
-                    _add(seen.bins, key, self.categorical[column].count(part))
+                    unseen = seen.unseen.setdefault(key, Counter())
+                    _add(seen.bins, key, self.categorical[column].count(part, unseen))
 
     def drift_rows(self, keys: list[int]) -> list[dict]:
         rows = []
@@ -242,17 +243,21 @@ class FeatureDrift(Calculator):
     def empty_features(self) -> list[str]:
         return [c for c in self.order if not self.notnull[c]]
 
-    def category_counts(
-        self, keys: list[int]
-    ) -> dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray]]:
-        """(feature, window number) -> (bin labels, the reference's counts, the window's counts)."""
-        return {
-            (column.removeprefix(FEATURE_PREFIX), number): (
-                ref.labels,
-                ref.counts,
-                self.seen[column].bins[key],
-            )
-            for column, ref in self.categorical.items()
-            for number, key in enumerate(keys)
-            if column in self.seen and key in self.seen[column].bins
-        }
+    def category_counts(self, keys: list[int]) -> dict[tuple[str, int], CategoryBins]:
+        """(feature, window number) -> (bin labels, the reference's counts, the window's counts),
+        the categories the reference never had by name (as many as were tallied)."""
+        out = {}
+        for column, ref in self.categorical.items():
+            seen = self.seen.get(column)
+            for number, key in enumerate(keys):
+                if seen is None or key not in seen.bins:
+                    continue
+                labels, reference, window = list(ref.labels), ref.counts, seen.bins[key]
+                named = seen.unseen.get(key, Counter())
+                if named and not ref.folded:
+                    rest = window[-1] - sum(named.values())
+                    labels = [*labels[:-1], *(f"{c} (new)" for c in named), *([UNSEEN] if rest else [])]
+                    reference = np.concatenate([reference[:-1], np.zeros(len(named) + bool(rest))])
+                    window = np.concatenate([window[:-1], list(named.values()), [rest] if rest else []])
+                out[(column.removeprefix(FEATURE_PREFIX), number)] = (labels, reference, window)
+        return out

@@ -14,50 +14,48 @@ from scipy import stats
 
 from modelvigil.analysis import sequential
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import Block, Calculator, Context
-from modelvigil.analysis.calculators.classification import JUDGED
+from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.fine_bins import FineBins, binned_ks, ks_pvalue
 from modelvigil.analysis.model_schema import Task
-from modelvigil.analysis.performance_drift import PerformanceReference, bernoulli_steps, cusum_limit
+from modelvigil.analysis.performance_drift import (
+    CUSUM_MIN_REFERENCE_LABELS,
+    PerformanceReference,
+    bernoulli_steps,
+    cusum_base_rate,
+    cusum_limit,
+)
 
 
 class ReferenceAccuracy(Calculator):
     rules = (
         # Against the model's own reference level, not only the floor: a drop beyond sampling noise.
-        Rule(
-            AlertKind.accuracy, "windows", "accuracy_drop", "reference_alpha", "<",
-            "window {window}: accuracy {accuracy:.3f}, {value:.3f} below the reference's "
-            "{reference_accuracy:.3f} (p = {accuracy_drop_pvalue:.1e})",
-            compared="accuracy_drop_pvalue",
-            guards=(Guard("accuracy_drop", ">=", "thresholds.min_accuracy_drop"),),
-        ),
-        Rule(
-            AlertKind.accuracy, "windows", "accuracy_cusum", "cusum_limit", ">",
-            "window {window}: errors add up beyond the reference's rate "
-            "(CUSUM {value:.1f} > {threshold:.1f})",
-        ),
-        Rule(
-            AlertKind.accuracy, "windows", "estimated_accuracy", "reference_alpha", "<",
-            "window {window}: estimated accuracy {value:.3f} (from confidence, before labels) below the "
-            "reference's {reference_accuracy:.3f}",
-            compared="estimated_drop_pvalue",
-            guards=(JUDGED, Guard("estimated_drop", ">=", "thresholds.min_accuracy_drop")),
-        ),
-        Rule(
-            AlertKind.drift, "windows", "probability_ks", "reference_alpha", "<",
-            "window {window}: predicted probabilities drifted (KS {value:.3f}, p = {probability_pvalue:.1e})",
-            subject="probability",
-            compared="probability_pvalue",
-            guards=(JUDGED,),
-        ),
+        Rule(AlertKind.accuracy, "windows", "accuracy_drop", "reference_alpha", "<",
+             "window {window}: accuracy {accuracy:.3f}, {value:.3f} below the reference's "
+             "{reference_accuracy:.3f} (p = {accuracy_drop_pvalue:.1e})", compared="accuracy_drop_pvalue",
+             guards=(Guard("accuracy_drop", ">=", "thresholds.min_accuracy_drop"),), fitted=True),
+        Rule(AlertKind.accuracy, "windows", "accuracy_cusum", "cusum_limit", ">",
+             "window {window}: errors add up beyond the reference's rate since window {cusum_since:.0f} "
+             "(CUSUM {value:.1f} > {threshold:.1f})", fitted=True, once_per="cusum_since"),
+        Rule(AlertKind.accuracy, "windows", "estimated_accuracy", "reference_alpha", "<",
+             "window {window}: estimated accuracy {value:.3f} (from confidence, before labels) below the "
+             "reference's {reference_accuracy:.3f}", compared="estimated_drop_pvalue", fitted=True,
+             guards=(JUDGED, Guard("estimated_drop", ">=", "thresholds.min_accuracy_drop"))),
+        Rule(AlertKind.drift, "windows", "probability_ks", "reference_alpha", "<",
+             "window {window}: predicted probabilities drifted "
+             "(KS {value:.3f}, p = {probability_pvalue:.1e})",
+             subject="probability", compared="probability_pvalue", guards=(JUDGED,), fitted=True),
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.reference: PerformanceReference | None = None
         self.probability_fine: FineBins | None = None
         self.level = 0.0
+        self.base_rate = 0.0
+        self.cusum_held = False  # the reference too small for the CUSUM to judge anything
+        self.run_start: int | None = None  # window key where the CUSUM's current excursion began
         self.cusum_max: dict[int, float] = {}
+        self.cusum_since: dict[int, int] = {}
         self.labelled: Counter = Counter()
         self.hits: Counter = Counter()
         self.expected_sum: Counter = Counter()
@@ -75,6 +73,13 @@ class ReferenceAccuracy(Calculator):
                 "the reference holds too few labels: accuracy is held against the floor only"
             )
             return
+        self.base_rate = cusum_base_rate(self.reference.accuracy, self.reference.n_labelled)
+        self.cusum_held = self.reference.n_labelled < CUSUM_MIN_REFERENCE_LABELS
+        if self.cusum_held:
+            context.notes.append(
+                f"the reference's {self.reference.n_labelled} labels are too few for the accuracy CUSUM "
+                f"({CUSUM_MIN_REFERENCE_LABELS} needed): shown, not alerted on"
+            )
         if self.reference.probability is not None:
             self.probability_fine = FineBins.of(self.reference.probability)
         elif context.task is Task.binary:
@@ -92,19 +97,9 @@ class ReferenceAccuracy(Calculator):
             return
         records = block.records
         labelled = block.labelled
-        windows = block.windows
         correct = records["prediction"].to_numpy(dtype=object) == records["label"].to_numpy(dtype=object)
         if labelled.any():
-            errors = ~correct[labelled]
-            steps = bernoulli_steps(
-                errors, 1.0 - self.reference.accuracy, self.context.config.thresholds.cusum_shift
-            )
-            level = sequential.cusum(steps, self.level)
-            self.level = float(level[-1])
-            labelled_windows = windows[labelled]
-            for key in pd.unique(labelled_windows):
-                top = float(level[labelled_windows == key].max())
-                self.cusum_max[int(key)] = max(self.cusum_max.get(int(key), -math.inf), top)
+            self._fold_cusum(~correct[labelled], block.windows[labelled])
         probability = pd.to_numeric(records["probability"], errors="coerce").to_numpy(dtype=float)
         expected = self.reference.expected_correct(probability)
         for key, rows in block.groups():
@@ -123,6 +118,24 @@ class ReferenceAccuracy(Calculator):
                     counts if key not in self.probability else self.probability[key] + counts
                 )
 
+    def _fold_cusum(self, errors: np.ndarray, windows: np.ndarray) -> None:
+        """The CUSUM over these labelled rows in time order, and per window its highest level
+        and the window where that excursion above zero began."""
+        steps = bernoulli_steps(errors, self.base_rate, self.context.config.thresholds.cusum_shift)
+        level = sequential.cusum(steps, self.level)
+        at = np.arange(level.size)
+        last_zero = np.maximum.accumulate(np.where(level <= 0, at, -1))
+        carried = self.run_start if self.level > 0 and self.run_start is not None else int(windows[0])
+        start = np.where(last_zero >= 0, windows[np.minimum(last_zero + 1, level.size - 1)], carried)
+        self.level = float(level[-1])
+        self.run_start = int(start[-1]) if self.level > 0 else None
+        for key in pd.unique(windows):
+            mine = np.flatnonzero(windows == key)
+            top = mine[np.argmax(level[mine])]
+            if level[top] > self.cusum_max.get(int(key), -math.inf):
+                self.cusum_max[int(key)] = float(level[top])
+                self.cusum_since[int(key)] = int(start[top])
+
     def columns(self, keys: list[int]) -> pd.DataFrame:
         performance = self.reference
         if performance is None:
@@ -130,7 +143,8 @@ class ReferenceAccuracy(Calculator):
         t = self.context.config.thresholds
         labelled = [self.labelled[k] for k in keys]
         per_window = max(float(np.median(labelled)), 1.0) if any(labelled) else 1.0
-        limit = cusum_limit(1.0 - performance.accuracy, t.cusum_shift, per_window * t.cusum_quiet_windows)
+        limit = cusum_limit(self.base_rate, t.cusum_shift, per_window * t.cusum_quiet_windows)
+        number = {key: i for i, key in enumerate(keys)}
         rows = []
         for key in keys:
             n = self.labelled[key]
@@ -139,7 +153,8 @@ class ReferenceAccuracy(Calculator):
                 "reference_accuracy": performance.accuracy,
                 **performance.drop_test(accuracy, n, t.min_labels),
                 "accuracy_cusum": self.cusum_max.get(key, math.nan) if n else math.nan,
-                "cusum_limit": limit,
+                "cusum_limit": limit if not self.cusum_held else math.nan,
+                "cusum_since": number.get(self.cusum_since.get(key, -1), math.nan) if n else math.nan,
                 "estimated_accuracy": math.nan,
                 "estimated_drop": math.nan,
                 "estimated_drop_pvalue": math.nan,

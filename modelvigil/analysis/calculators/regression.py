@@ -18,8 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import Block, Calculator, Context
-from modelvigil.analysis.calculators.classification import JUDGED
+from modelvigil.analysis.calculators.base import Block, Calculator, Context, psi_rule
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.drift import NumericReference, psi, psi_noise_floor
 from modelvigil.analysis.fine_bins import FineBins, quantile_from_bins
@@ -33,20 +32,14 @@ def _numbers(values: pd.Series) -> np.ndarray:
 
 class Regression(Calculator):
     rules = (
-        Rule(
-            AlertKind.error, "windows", "mae", "reference_mae", ">",
-            "window {window}: mean absolute error {value:.4g}, {error_rise:.0%} above the reference's "
-            "{threshold:.4g} (p = {error_rise_pvalue:.1e})",
-            guards=(Guard("error_rise_pvalue", "<", "thresholds.reference_alpha"),
-                    Guard("error_rise", ">=", "thresholds.min_error_rise"),
-                    Guard("n_labelled", ">=", "thresholds.min_labels")),
-        ),
-        Rule(
-            AlertKind.drift, "windows", "prediction_psi", "max_psi", ">",
-            "window {window}: predictions drifted (PSI {value:.3f} > {threshold})",
-            subject="predictions",
-            guards=(JUDGED, Guard("prediction_psi", ">", "prediction_psi_critical")),
-        ),
+        Rule(AlertKind.error, "windows", "mae", "reference_mae", ">",
+             "window {window}: mean absolute error {value:.4g}, {error_rise:.0%} above the reference's "
+             "{threshold:.4g} (p = {error_rise_pvalue:.1e})", fitted=True, guards=(
+                 Guard("error_rise_pvalue", "<", "thresholds.reference_alpha"),
+                 Guard("error_rise", ">=", "thresholds.min_error_rise"),
+                 Guard("n_labelled", ">=", "thresholds.min_labels"))),
+        psi_rule("windows", "prediction_psi", "prediction_psi_critical",
+                 "window {window}: predictions drifted (PSI {value:.3f} > {threshold})", "predictions"),
     )  # fmt: skip
 
     def __init__(self) -> None:

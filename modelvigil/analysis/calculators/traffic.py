@@ -36,6 +36,7 @@ def percentile_from_counts(counts: Counter, q: float) -> float:
 class _Window:
     start_ms: int
     end_ms: int
+    last_start_ms: int
     predictions: int = 0
     requests: int = 0
     arrived: int = 0
@@ -59,7 +60,8 @@ class Traffic(Calculator):
         ),
     )  # fmt: skip
 
-    def __init__(self, time_range: tuple[int, int]) -> None:
+    def __init__(self, time_range: tuple[int, int], reference_span: tuple[int, int] | None = None) -> None:
+        self.reference_span = reference_span  # first and last prediction of the reference
         self.windows: dict[int, _Window] = {}
         self.latency: Counter = Counter()
         self.calls: list[pd.DataFrame] = []
@@ -94,10 +96,12 @@ class Traffic(Calculator):
         for key, rows in block.groups():
             part = records.iloc[rows]
             start, end = int(part["start_ms"].min()), int(part["end_ms"].max())
+            last = int(part["start_ms"].max())
             w = self.windows.get(key)
             if w is None:
-                w = self.windows[key] = _Window(start, end)
+                w = self.windows[key] = _Window(start, end, last)
             w.start_ms, w.end_ms = min(w.start_ms, start), max(w.end_ms, end)
+            w.last_start_ms = max(w.last_start_ms, last)
             w.predictions += len(rows)
             first = part["row"].to_numpy() == 0
             w.requests += int(first.sum())
@@ -124,6 +128,11 @@ class Traffic(Calculator):
                     "latency_p99_ms": percentile_from_counts(w.latency, 99) if w.latency else math.nan,
                     "label_coverage": w.arrived / w.predictions,
                     "n_labelled": w.labelled,
+                    # Every prediction of the window made within the reference's span: a window
+                    # the reference was fitted on.
+                    "in_reference": self.reference_span is not None
+                    and self.reference_span[0] <= w.start_ms
+                    and w.last_start_ms <= self.reference_span[1],
                 }
             )
         return pd.DataFrame(rows)
