@@ -64,7 +64,9 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
     files = render_report(analysis, config, folder, context)
     report = files["index"]
     link = publish_report(settings, analysis, files, context)
-    raise_alerts(analysis.alerts, records.deployment_crn, link, model_name)
+    raise_alerts(
+        analysis.alerts, records.deployment_crn, link, model_name, str(analysis.task), analysis.incidents
+    )
     logger.info("%s: %s", model_name, headline(analysis).sentence())
     logger.info("report: %s", link if link.startswith("http") else report)
     summary = MonitoringSummary(

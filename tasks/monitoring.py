@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from modelvigil.analysis.alerts import RUN_EVENT, resource_id, run_payload
 from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.engine import Analysis, analyse_blocks
+from modelvigil.analysis.incidents import Incident
 from modelvigil.analysis.plots import draw_all
 from modelvigil.analysis.readers import Records, read_records
 from modelvigil.analysis.report import SHOWN_ALERTS, data_uri, json_safe, plot_title, write_report
@@ -97,9 +98,9 @@ def publish_report(
             "it from here)",
             "",
         ]
-    lines += [f"- {alert.message}" for alert in analysis.alerts[:SHOWN_ALERTS]]
-    if len(analysis.alerts) > SHOWN_ALERTS:
-        lines.append(f"- ... and {len(analysis.alerts) - SHOWN_ALERTS} more in the report")
+    lines += [f"- **{i.summary}** ({i.alerts} alert(s))" for i in analysis.incidents[:SHOWN_ALERTS]]
+    if len(analysis.incidents) > SHOWN_ALERTS:
+        lines.append(f"- ... and {len(analysis.incidents) - SHOWN_ALERTS} more incidents in the report")
     lines += [f"- {note}" for note in analysis.notes]
     lines += ["", f"Deployment `{context['deployment_crn']}`, read from the {context['source']}."]
     for name, path in plots.items():
@@ -151,7 +152,14 @@ def _minute(ms: Any) -> str | None:
 
 
 @task(name="raise-alerts", cache_policy=NO_CACHE)
-def raise_alerts(alerts: list[Alert], deployment_crn: str, report: str, model_name: str) -> list[str]:
+def raise_alerts(
+    alerts: list[Alert],
+    deployment_crn: str,
+    report: str,
+    model_name: str,
+    task: str | None = None,
+    incidents: list[Incident] | None = None,
+) -> list[str]:
     """One Prefect event for the run (`modelvigil.alerts`), every breach in its payload, for one
     automation to page on once; nothing when nothing breached."""
     if not alerts:
@@ -162,6 +170,8 @@ def raise_alerts(alerts: list[Alert], deployment_crn: str, report: str, model_na
         deployment_crn=deployment_crn,
         report=report,
         flow_run=flow_run.ui_url,
+        task=task,
+        incidents=[i.model_dump(mode="json") for i in incidents or []],
     )
     event = emit_event(
         event=RUN_EVENT,
@@ -171,5 +181,6 @@ def raise_alerts(alerts: list[Alert], deployment_crn: str, report: str, model_na
         },
         payload=payload,
     )
-    get_run_logger().warning("%d alert(s): %s", len(alerts), "; ".join(a.message for a in alerts[:5]))
+    told = [i.summary for i in incidents or []][:5] or [a.message for a in alerts[:5]]
+    get_run_logger().warning("%d alert(s): %s", len(alerts), "; ".join(told))
     return [event.event] if event is not None else []

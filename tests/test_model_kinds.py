@@ -155,6 +155,13 @@ def test_a_categorical_feature_drift_is_psi_over_its_categories():
         assert drift.loc[w, "unseen_share"] == pytest.approx(window.get("w", 0) / 200)
     flagged = {x.window for x in a.alerts if x.subject == "colour" and x.metric == "psi"}
     assert flagged == set(range(5, 10))
+    # One incident, not five alert rows: the run of windows and its cause in one line.
+    (incident,) = a.incidents
+    assert (incident.first_window, incident.last_window, incident.alerts) == (5, 9, len(a.alerts))
+    assert (
+        incident.summary.startswith("windows 5 to 9: ")
+        and "1 of 1 features drifted (colour)" in incident.summary
+    )
 
 
 def test_a_feature_that_starts_arriving_empty_is_its_own_alert():

@@ -42,15 +42,25 @@ def _iso(ms: int) -> str:
 
 
 def run_payload(
-    alerts: list[Alert], *, model_name: str, deployment_crn: str, report: str, flow_run: str | None
+    alerts: list[Alert],
+    *,
+    model_name: str,
+    deployment_crn: str,
+    report: str,
+    flow_run: str | None,
+    task: str | None = None,
+    incidents: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What a person paged for one monitoring run needs: which model, when, what breached by how
     much, and where to look (the flow run in the Prefect UI, the report)."""
     return {
         "model_name": model_name,
         "deployment_crn": deployment_crn,
+        "task": task,
         "alerts": len(alerts),
         "kinds": sorted({str(a.kind) for a in alerts}),
+        # One line per run of alerting windows, told by its causes; every breach stays below.
+        "incidents": incidents or [],
         "from": _iso(min(a.window_start_ms for a in alerts)) if alerts else None,
         "to": _iso(max(a.window_end_ms for a in alerts)) if alerts else None,
         "breaches": [

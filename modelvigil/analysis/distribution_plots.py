@@ -30,10 +30,14 @@ def residuals(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     edges = sketch.residual_edges
     reference = sketch.reference_residuals
     current = sketch.residual_counts[worst].astype(float)
-    low, high = float(edges[0]), float(edges[-1])
-    span = max(high - low, 1e-9)
-    coarse = np.linspace(low - 0.25 * span, high + 0.25 * span, 41)
-    middles = np.concatenate([[low], (edges[:-1] + edges[1:]) / 2, [high]])
+    # Drawn over both samples' range: the reference's values and the window's occupied bins.
+    occupied = np.flatnonzero(current)
+    inner = np.concatenate([[edges[0]], edges, [edges[-1]]])
+    low, high = float(reference.min()), float(reference.max())
+    if occupied.size:
+        low, high = min(low, float(inner[occupied[0]])), max(high, float(inner[occupied[-1] + 1]))
+    coarse = np.linspace(low, high, 41) if high > low else np.linspace(low - 1, high + 1, 41)
+    middles = np.concatenate([[edges[0]], (edges[:-1] + edges[1:]) / 2, [edges[-1]]])
     fig, ax = figure(PLOTS["residuals"], size=(6, 3.6))
     ref_counts = np.histogram(reference, bins=coarse)[0]
     cur_counts = np.histogram(middles, bins=coarse, weights=current)[0]

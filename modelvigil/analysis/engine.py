@@ -32,6 +32,7 @@ from modelvigil.analysis.calculators.regression import Regression
 from modelvigil.analysis.calculators.traffic import Traffic
 from modelvigil.analysis.config import Alert, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile
+from modelvigil.analysis.incidents import Incident, incidents
 from modelvigil.analysis.model_schema import (
     FEATURE_PREFIX,
     FeatureSchema,
@@ -88,6 +89,7 @@ class Analysis:
     positive: object | None = None  # a binary model's positive class, when known
     per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # classification, over the range
     feature_kinds: dict[str, str] = field(default_factory=dict)  # feature -> numeric/categorical
+    incidents: list[Incident] = field(default_factory=list)  # the alerts by runs of windows
 
     @property
     def empty(self) -> bool:
@@ -410,6 +412,7 @@ def _finish(
         positive=context.positive,
         per_class=classification.per_class() if classification is not None else pd.DataFrame(),
         feature_kinds={c.removeprefix(FEATURE_PREFIX): str(k) for c, k in context.features.kinds.items()},
+        incidents=incidents(raised, table, int(drift["feature"].nunique()) if not drift.empty else 0),
     )
 
 

@@ -70,6 +70,20 @@ class FineBins:
         edges = _fine_edges(sample)
         return cls(edges, np.searchsorted(np.sort(sample), edges, side="right") / sample.size, sample.size)
 
+    @classmethod
+    def with_tails(cls, sample: np.ndarray, tails: int = 300) -> FineBins:
+        """`of(sample)`, plus `tails` bins on each side beyond the reference's range, growing
+        geometrically to a thousand times its width: a window's values far outside the reference
+        (an error grown fivefold) are still placed to within a few percent, not piled up in the
+        outermost bin."""
+        inner = cls.of(sample)
+        low, high = float(inner.edges[0]), float(inner.edges[-1])
+        span = max(high - low, abs(high), 1e-9)
+        steps = span * np.geomspace(0.02, 1_000.0, tails)
+        edges = np.concatenate([low - steps[::-1], inner.edges, high + steps])
+        cdf = np.concatenate([np.zeros(tails), inner.reference_cdf, np.ones(tails)])
+        return cls(edges, cdf, inner.reference_n)
+
     @property
     def ks_bound(self) -> float:
         """The largest share of the reference in one bin: how far a binned KS may fall short."""

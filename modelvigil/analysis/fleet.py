@@ -50,7 +50,9 @@ class FleetRow(BaseModel):
     ok: bool
     reason: str | None = None  # why the deployment could not be monitored
     predictions: int | None = None
+    task: str | None = None  # binary, multiclass or regression
     accuracy: float | None = None
+    mae: float | None = None  # a regression's mean absolute error
     accuracy_low: float | None = None
     accuracy_high: float | None = None
     features: int | None = None
@@ -97,8 +99,10 @@ class FleetRow(BaseModel):
         )
         return {
             "alerts": _num(self.alerts, "d"),
+            "task": self.task or "–",
             "accuracy": _num(self.accuracy, ".3f"),
             "95% interval": interval,
+            "MAE": _num(self.mae, ".4g"),
             "drifted features": self.drift_text,
             "label coverage": _num(self.label_coverage, ".0%"),
             "server p95 (ms)": _num(self.server_latency_p95_ms, ",.1f"),
@@ -106,7 +110,7 @@ class FleetRow(BaseModel):
         }
 
 
-TEXT_COLUMNS = {"drifted features"}  # words, read from the left; the figures align right
+TEXT_COLUMNS = {"drifted features", "task"}  # words, read from the left; the figures align right
 
 
 def worst_first(rows: list[FleetRow]) -> list[FleetRow]:

@@ -19,6 +19,7 @@ import pandas as pd
 from modelvigil.analysis.config import Thresholds
 from modelvigil.analysis.engine import Analysis
 from modelvigil.analysis.plots import FEATURE_PLOT, PLOTS
+from modelvigil.analysis.report_cards import summary_cards
 from modelvigil.analysis.summary import Headline, feature_verdicts, headline
 
 
@@ -49,6 +50,7 @@ def summary_dict(a: Analysis, context: dict[str, Any]) -> dict[str, Any]:
             "windows": a.windows.to_dict("records"),
             "drift": a.drift.to_dict("records"),
             "accuracy_by_label_arrival": a.arrival.to_dict("records"),
+            "incidents": [incident.model_dump(mode="json") for incident in a.incidents],
             "task": str(a.task),
             "positive_label": a.positive,
             "per_class": a.per_class.to_dict("records"),
@@ -189,61 +191,18 @@ def _alert_table(rows: list[str]) -> str:
     )
 
 
-def _card(key: str, value: str, detail: str, tone: str = "") -> str:
+def _incident_table(a: Analysis) -> str:
+    rows = "".join(
+        f"<tr class='bad'><td>{_when(i.start_ms)}</td><td>{_when(i.end_ms)}</td>"
+        f"<td class='text'>{html.escape(', '.join(i.kinds))}</td><td>{i.alerts}</td>"
+        f"<td class='text'>{html.escape(i.summary)}</td></tr>"
+        for i in a.incidents
+    )
     return (
-        f"<div class='card {tone}'><div class='k'>{html.escape(key)}</div>"
-        f"<div class='v'>{html.escape(value)}</div><div class='d'>{html.escape(detail)}</div></div>"
+        f"<p>{len(a.incidents)} incident(s): each a run of consecutive windows with alerts, told by its "
+        "causes.</p><div class='wide'><table><thead><tr><th>from (UTC)</th><th>to (UTC)</th>"
+        f"<th>kinds</th><th>alerts</th><th>what happened</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
-
-
-def _summary_cards(head: Headline, t: Thresholds) -> str:
-    coverage = "–" if head.label_coverage is None else f"{head.label_coverage:.0%}"
-    accuracy = "–" if head.accuracy is None else f"{head.accuracy:.3f}"
-    interval = (
-        f"95% {head.accuracy_low:.3f} to {head.accuracy_high:.3f}; "
-        if head.accuracy_low is not None and head.accuracy_high is not None
-        else ""
-    )
-    latency = "–" if head.server_latency_p95_ms is None else f"{head.server_latency_p95_ms:,.1f} ms"
-    return (
-        "<div class='cards'>"
-        + "".join(
-            [
-                _card(
-                    "Alerts",
-                    str(head.alerts),
-                    ", ".join(head.alert_kinds) if head.alerts else "every window within its thresholds",
-                    "bad" if head.alerts else "good",
-                ),
-                _error_card(head)
-                if head.task == "regression"
-                else _card(
-                    "Accuracy",
-                    accuracy,
-                    interval
-                    + (f"{head.accuracy_alerts} accuracy alert(s)" if head.accuracy_alerts else "no alert"),
-                    "bad" if head.accuracy_alerts else "",
-                ),
-                _card(
-                    "Features drifted",
-                    f"{len(head.drifted_features)} of {head.features}",
-                    ", ".join(head.drifted_features[:6]) or "none past the decision limit",
-                    "bad" if head.drifted_features else "",
-                ),
-                _card("Label coverage", coverage, f"floor {t.min_label_coverage:.0%}"),
-                _card("Server latency p95", latency, f"limit {t.max_p95_latency_ms:,.0f} ms"),
-                _card("Predictions", f"{head.predictions:,}", f"in {head.windows} windows"),
-            ]
-        )
-        + "</div>"
-    )
-
-
-def _error_card(head: Headline) -> str:
-    value = "–" if head.mae is None else f"{head.mae:.4g}"
-    reference = f"reference {head.reference_mae:.4g}; " if head.reference_mae is not None else ""
-    alerts = f"{head.error_alerts} error alert(s)" if head.error_alerts else "no alert"
-    return _card("Mean absolute error", value, reference + alerts, "bad" if head.error_alerts else "")
 
 
 TASKS = {
@@ -362,13 +321,9 @@ def write_report(
         for al in a.alerts
     ]
     alerts = (
-        _alert_table(alert_rows[:SHOWN_ALERTS])
-        + (
-            f"<details><summary>{len(alert_rows) - SHOWN_ALERTS} more</summary>"
-            f"{_alert_table(alert_rows[SHOWN_ALERTS:])}</details>"
-            if len(alert_rows) > SHOWN_ALERTS
-            else ""
-        )
+        _incident_table(a)
+        + f"<details><summary>the {len(alert_rows)} alert row(s) behind them</summary>"
+        f"{_alert_table(alert_rows)}</details>"
         if a.alerts
         else "<p class='good'>No alert: every window within its thresholds.</p>"
     )
@@ -410,7 +365,7 @@ def write_report(
 <nav>{nav}</nav>
 <section id="summary"><h2>Summary</h2>
 {empty}
-{_summary_cards(head, t)}
+{summary_cards(head, t)}
 {"<ul>" + notes + "</ul>" if notes else ""}
 </section>
 <section id="alerts"><h2>Alerts ({len(a.alerts)})</h2>

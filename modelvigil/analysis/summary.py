@@ -96,6 +96,7 @@ class Headline:
     window_mae_min: float | None = None
     window_mae_max: float | None = None
     error_alerts: int = 0
+    incidents: int = 0  # runs of consecutive alerting windows
 
     @property
     def performance_alerts(self) -> int:
@@ -144,7 +145,11 @@ class Headline:
         """The outcome in one line, for a log."""
         if not self.predictions:
             return "no prediction records in this range"
-        alerts = f"{self.alerts} alert(s) ({', '.join(self.alert_kinds)})" if self.alerts else "no alert"
+        alerts = (
+            f"{self.alerts} alert(s) in {self.incidents} incident(s) ({', '.join(self.alert_kinds)})"
+            if self.alerts
+            else "no alert"
+        )
         coverage = "–" if self.label_coverage is None else f"{self.label_coverage:.0%}"
         return (
             f"{self.predictions:,} predictions in {self.windows} windows; {self.accuracy_text}; "
@@ -184,4 +189,5 @@ def headline(a: Analysis) -> Headline:
         window_mae_min=float(mae.min()) if len(mae) else None,
         window_mae_max=float(mae.max()) if len(mae) else None,
         error_alerts=sum(al.kind == AlertKind.error for al in a.alerts),
+        incidents=len(a.incidents),
     )

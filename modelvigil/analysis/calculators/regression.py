@@ -75,8 +75,8 @@ class Regression(Calculator):
         self.reference_sd = float(np.abs(error).std(ddof=1))
         self.reference_n = int(both.sum())
         self.reference_residuals = np.sort(error)
-        self.abs_fine = FineBins.of(np.abs(error))
-        self.residual_fine = FineBins.of(error)
+        self.abs_fine = FineBins.with_tails(np.abs(error))
+        self.residual_fine = FineBins.with_tails(error)
 
     def fold(self, block: Block) -> None:
         records = block.records
