@@ -117,31 +117,50 @@ def test_categorical_inputs_and_string_labels_from_the_store(store_url, tmp_path
         assert per_class[c]["recall"] == pytest.approx(hits[np.array(labels) == c].mean())
 
 
-def test_the_same_records_read_over_http_give_the_same_figures(store_url, make_service, tmp_path):
-    inputs, predictions, labels = categorical_traffic(seed=1)
-    write(store_url, inputs, predictions, labels, omit_first=True)
+@pytest.mark.parametrize("traffic", ["categorical", "boolean", "multiclass", "regression", "mixed"])
+def test_the_same_records_read_over_http_give_the_same_figures(traffic, make_service, tmp_path):
+    """Each kind of model read as from CML (`read_metrics` pages from a service on the store),
+    the first call without a label so that the first record of every page lacks `final_label`."""
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    make = {
+        "categorical": lambda: categorical_traffic(seed=1),
+        "boolean": boolean_traffic,
+        "multiclass": multiclass_traffic,
+        "regression": regression_traffic,
+        "mixed": mixed_traffic,
+    }
+    write(store_url, *make[traffic](), omit_first=True)
     svc = make_service(store_url=store_url)
     from_store, a = monitor(tmp_path, "store", store_url=store_url)
     over_http, b = monitor(tmp_path, "http", service_url=svc.url)
     assert over_http["overall"]["labelled"] == from_store["overall"]["labelled"] == N - 1
-    for key in ("predictions", "labelled", "accuracy", "label_coverage"):
-        assert over_http["overall"][key] == pytest.approx(from_store["overall"][key]), key
-    assert [w["accuracy"] for w in over_http["windows"]] == pytest.approx(
-        [w["accuracy"] for w in from_store["windows"]]
+    assert over_http["task"] == from_store["task"]
+    for key in ("predictions", "labelled", "accuracy", "mae", "label_coverage"):
+        assert over_http["overall"].get(key) == pytest.approx(from_store["overall"].get(key)), key
+    quality = "mae" if from_store["task"] == "regression" else "accuracy"
+    assert [w[quality] for w in over_http["windows"]] == pytest.approx(
+        [w[quality] for w in from_store["windows"]]
     )
+    assert [d["psi"] for d in over_http["drift"]] == pytest.approx([d["psi"] for d in from_store["drift"]])
     assert [(x.kind, x.window, x.subject) for x in b.alerts] == [
         (x.kind, x.window, x.subject) for x in a.alerts
     ]
     assert not [x for x in b.alerts if x.kind is AlertKind.coverage]
 
 
-def test_boolean_labels_are_a_binary_classifier_with_true_as_positive(store_url, tmp_path):
+def boolean_traffic() -> tuple[list[dict], list, list]:
     rng = np.random.default_rng(3)
     truth = rng.random(N) < 0.3
     guess = np.where(rng.random(N) < 0.9, truth, ~truth)
     member = rng.random(N) < 0.5
     inputs = [{"member": bool(m), "score": float(s)} for m, s in zip(member, rng.normal(size=N), strict=True)]
-    write(store_url, inputs, [bool(g) for g in guess], [bool(t) for t in truth])
+    return inputs, [bool(g) for g in guess], [bool(t) for t in truth]
+
+
+def test_boolean_labels_are_a_binary_classifier_with_true_as_positive(store_url, tmp_path):
+    inputs, predictions, labels = boolean_traffic()
+    guess, truth = np.array(predictions), np.array(labels)
+    write(store_url, inputs, predictions, labels)
     summary, _ = monitor(tmp_path, "report", store_url=store_url)
     assert summary["task"] == "binary" and summary["positive_label"] is True
     tp = per_window(guess & truth)
@@ -152,13 +171,18 @@ def test_boolean_labels_are_a_binary_classifier_with_true_as_positive(store_url,
     assert {f["feature"]: f["kind"] for f in summary["features"]}["member"] == "categorical"
 
 
-def test_integer_multiclass_drop_is_seen_and_counted(store_url, tmp_path):
+def multiclass_traffic() -> tuple[list[dict], list, list]:
     rng = np.random.default_rng(4)
     truth = rng.integers(0, 3, N)
     rate = np.where(np.arange(N) < N // 2, 0.92, 0.6)
     guess = np.where(rng.random(N) < rate, truth, (truth + 1) % 3)
-    inputs = [{"x": float(v)} for v in rng.normal(size=N)]
-    write(store_url, inputs, guess.tolist(), truth.tolist())
+    return [{"x": float(v)} for v in rng.normal(size=N)], guess.tolist(), truth.tolist()
+
+
+def test_integer_multiclass_drop_is_seen_and_counted(store_url, tmp_path):
+    inputs, predictions, labels = multiclass_traffic()
+    guess, truth = np.array(predictions), np.array(labels)
+    write(store_url, inputs, predictions, labels)
     summary, result = monitor(tmp_path, "report", store_url=store_url)
     assert summary["task"] == "multiclass"
     hits = guess == truth
@@ -169,13 +193,19 @@ def test_integer_multiclass_drop_is_seen_and_counted(store_url, tmp_path):
     assert summary["confusion"] == confusion.to_numpy().tolist()
 
 
-def test_a_regression_model_is_judged_by_its_error(store_url, tmp_path):
+def regression_traffic() -> tuple[list[dict], list, list]:
     rng = np.random.default_rng(5)
     x = rng.normal(size=N)
     truth = 3 * x + 10
     scale = np.where(np.arange(N) < N // 2, 0.5, 2.5)  # the error grows 5x half-way
     prediction = truth + rng.normal(0, 1, N) * scale
-    write(store_url, [{"x": float(v)} for v in x], prediction.tolist(), truth.tolist())
+    return [{"x": float(v)} for v in x], prediction.tolist(), truth.tolist()
+
+
+def test_a_regression_model_is_judged_by_its_error(store_url, tmp_path):
+    inputs, predictions, labels = regression_traffic()
+    prediction, truth = np.array(predictions), np.array(labels)
+    write(store_url, inputs, predictions, labels)
     summary, result = monitor(tmp_path, "report", store_url=store_url)
     assert summary["task"] == "regression"
     error = prediction - truth
@@ -192,7 +222,7 @@ def test_a_regression_model_is_judged_by_its_error(store_url, tmp_path):
     assert "mean absolute error" in html.lower()
 
 
-def test_a_mixed_type_column_and_thousands_of_categories(store_url, tmp_path):
+def mixed_traffic() -> tuple[list[dict], list, list]:
     rng = np.random.default_rng(6)
     users = [f"user-{i}" for i in range(3_000)]
     codes: list[object] = [7, 12, "A7", "B2"]
@@ -202,7 +232,11 @@ def test_a_mixed_type_column_and_thousands_of_categories(store_url, tmp_path):
     ]
     truth = rng.integers(0, 2, N)
     guess = np.where(rng.random(N) < 0.9, truth, 1 - truth)
-    write(store_url, inputs, guess.tolist(), truth.tolist())
+    return inputs, guess.tolist(), truth.tolist()
+
+
+def test_a_mixed_type_column_and_thousands_of_categories(store_url, tmp_path):
+    write(store_url, *mixed_traffic())
     summary, result = monitor(tmp_path, "report", store_url=store_url)
     kinds = {f["feature"]: f["kind"] for f in summary["features"]}
     assert kinds == {"user": "categorical", "code": "categorical", "x": "numeric"}

@@ -178,3 +178,29 @@ def test_a_feature_that_starts_arriving_empty_is_its_own_alert():
     missing = [(al.subject, al.window) for al in a.alerts if al.kind is AlertKind.missing]
     assert missing == [("x", w) for w in range(5, 10)]
     assert not [al for al in a.alerts if al.kind is AlertKind.drift]  # present values did not move
+
+
+def test_no_rule_measured_against_the_reference_alerts_in_the_windows_it_was_fitted_on():
+    """The default reference, the earliest 20%, holds a shift of its own (its second window moved):
+    measured against itself, that window would alert; it is never judged, the windows after are."""
+    rng = np.random.default_rng(5)
+    n = 2_000
+    x = rng.normal(size=n)
+    x[200:400] += 4  # inside the reference (rows 0-399)
+    x[1_000:] += 4  # after it
+    truth = rng.integers(0, 2, n)
+    a = analyse(record_frame(truth, truth, x=x), pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert a.windows["in_reference"].tolist() == [True, True] + [False] * 8
+    drifted = sorted({al.window for al in a.alerts if al.metric == "psi"})
+    assert drifted and min(drifted) >= 2
+
+
+def test_declared_feature_kinds_are_checked_on_the_command_line_and_in_the_config(capsys):
+    from flows.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["monitor", "--categorical", " , "])
+    assert stop.value.code == 2 and "give one or more names, separated by commas" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="declared both categorical and numeric: age"):
+        MonitoringConfig(categorical=["age", "city"], numeric=["age"])
+    assert MonitoringConfig(task="regression").task is Task.regression

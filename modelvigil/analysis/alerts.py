@@ -155,7 +155,7 @@ def evaluate(
 
 
 def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert | None:
-    if rule.fitted and row.get("in_reference") is True:
+    if rule.fitted and row.get("in_reference") in (True, 1):
         return None
     threshold = getattr(thresholds, rule.threshold, None)
     if threshold is None:
