@@ -204,3 +204,12 @@ def test_declared_feature_kinds_are_checked_on_the_command_line_and_in_the_confi
     with pytest.raises(ValueError, match="declared both categorical and numeric: age"):
         MonitoringConfig(categorical=["age", "city"], numeric=["age"])
     assert MonitoringConfig(task="regression").task is Task.regression
+
+
+def test_without_a_reference_the_task_is_still_read_from_the_records():
+    rng = np.random.default_rng(6)
+    truth = rng.normal(size=1_000)
+    frame = record_frame(truth + rng.normal(size=1_000), truth, x=rng.normal(size=1_000))
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=100), reference=frame.iloc[:0])
+    assert a.task is Task.regression and "mae" in a.windows and "accuracy" not in a.windows
+    assert any("reference period holds no records" in n for n in a.notes)

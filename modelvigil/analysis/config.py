@@ -125,7 +125,7 @@ class MonitoringConfig(ScaleOut):
     service_url: str | None = Field(None, description="Model service URL; default: configured or embedded.")
     store_url: str | None = Field(None, description="Read the store directly (fast path) at this URL.")
     # Model task
-    task: Task = Field(Task.auto, description="What the model does; default: inferred from the records.")
+    task: Task = Field(Task.auto, description="What the model does (auto: inferred from the records).")
     positive_label: str | None = Field(
         None, max_length=200, description="A binary model's positive class; default: inferred (1, true, yes)."
     )

@@ -186,7 +186,7 @@ def model_context(reference: pd.DataFrame, config: MonitoringConfig) -> Context:
             Task.multiclass: f"multi-class classification ({len(classes)} classes)",
             Task.regression: "regression (numeric predictions)",
         }[task]
-        notes.append(f"model task inferred from the reference: {what} (--task to say otherwise)")
+        notes.append(f"model task inferred from the records: {what} (--task to say otherwise)")
     return Context(config, task, classes, positive, features, notes + features.notes)
 
 
@@ -203,6 +203,13 @@ def _calculators(
         else [Regression()]
     )  # fmt: skip
     return traffic, [traffic, *performance, FeatureDrift()]
+
+
+def _first_block(blocks: Blocks) -> pd.DataFrame:
+    for block in blocks():
+        if not block.empty:
+            return prepare_records(block)[0]
+    return pd.DataFrame()
 
 
 class _Windows:
@@ -270,7 +277,8 @@ def analyse_blocks(
     if not reference.empty:
         reference, _, _ = prepare_records(reference)
 
-    context = model_context(reference, config)
+    # Without a reference the model's kind is still read from its records: the first block's.
+    context = model_context(reference if not reference.empty else _first_block(blocks), config)
     traffic, calculators = _calculators(context, time_range, span)
     for calculator in calculators:
         calculator.fit(reference, context)

@@ -55,7 +55,7 @@ def label_values(raw: pd.Series | None, n: int) -> Labels:
     if raw is None:
         return Labels(pd.Series(np.full(n, np.nan)), np.zeros(n, dtype=bool), 0, [])
     if pd.api.types.is_bool_dtype(raw):
-        return Labels(raw.astype(object), np.ones(n, dtype=bool), 0, [])
+        return Labels(raw.astype(object), raw.notna().to_numpy(), 0, [])
     if pd.api.types.is_numeric_dtype(raw):
         values = raw.astype(float)
         return Labels(values, values.notna().to_numpy(), 0, [])

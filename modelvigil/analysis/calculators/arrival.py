@@ -34,10 +34,8 @@ class Arrival(Calculator):
         known = block.labelled & records["delayed_arrived_ms"].notna().to_numpy()
         if not known.any():
             return
-        chosen = records[known]
-        arrived = chosen["delayed_arrived_ms"].astype("int64").to_numpy()
-        hits = chosen["prediction"].to_numpy(dtype=object) == chosen["label"].to_numpy(dtype=object)
-        hits = hits.astype(bool)
+        arrived = records.loc[known, "delayed_arrived_ms"].astype("int64").to_numpy()
+        hits = block.correct[known].astype(bool)
         if self.time_window_ms is None:
             order = np.argsort(arrived, kind="stable")
             arrived, hits = arrived[order], hits[order]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -48,16 +49,24 @@ class Block:
 
     records: pd.DataFrame
 
-    @property
+    @cached_property
     def windows(self) -> np.ndarray:
         return self.records["window"].to_numpy()
 
-    @property
+    @cached_property
     def labelled(self) -> np.ndarray:
         return self.records["label"].notna().to_numpy()
 
+    @cached_property
+    def correct(self) -> np.ndarray:
+        """Whether each row's prediction equals its label (compared as values: 1 == 1.0, "a" == "a")."""
+        records = self.records
+        return records["prediction"].to_numpy(dtype=object) == records["label"].to_numpy(dtype=object)
+
+    @cached_property
     def groups(self) -> list[tuple[int, np.ndarray]]:
-        """(window key, row positions) of each window in the block, in order of first appearance."""
+        """(window key, row positions) of each window in the block, in key order: found once per
+        block, for every calculator."""
         keys = self.windows
         order = np.argsort(keys, kind="stable")
         unique, starts = np.unique(keys[order], return_index=True)

@@ -92,7 +92,7 @@ class Classification(Calculator):
         label = class_keys(records["label"])
         labelled = block.labelled
         positive = self.context.positive
-        for key, rows in block.groups():
+        for key, rows in block.groups:
             p = prediction.iloc[rows]
             self.rows[key] += len(rows)
             self.mix.setdefault(key, Counter()).update(p.value_counts(dropna=True).to_dict())

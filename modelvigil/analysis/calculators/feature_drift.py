@@ -174,7 +174,7 @@ class FeatureDrift(Calculator):
             numeric = column in self.numeric
             values = _numbers(records, column) if numeric else None
             raw = records[column] if column in records else pd.Series([None] * len(records), dtype=object)
-            for key, rows in block.groups():
+            for key, rows in block.groups:
                 seen.rows[key] += rows.size
                 if numeric:
                     part = values[rows]

@@ -97,12 +97,12 @@ class ReferenceAccuracy(Calculator):
             return
         records = block.records
         labelled = block.labelled
-        correct = records["prediction"].to_numpy(dtype=object) == records["label"].to_numpy(dtype=object)
+        correct = block.correct
         if labelled.any():
             self._fold_cusum(~correct[labelled], block.windows[labelled])
         probability = pd.to_numeric(records["probability"], errors="coerce").to_numpy(dtype=float)
         expected = self.reference.expected_correct(probability)
-        for key, rows in block.groups():
+        for key, rows in block.groups:
             mine = labelled[rows]
             self.labelled[key] += int(mine.sum())
             self.hits[key] += int(correct[rows][mine].sum())

@@ -83,7 +83,7 @@ class Regression(Calculator):
         predicted = _numbers(records["prediction"])
         truth = _numbers(records["label"])
         error = predicted - truth
-        for key, rows in block.groups():
+        for key, rows in block.groups:
             e = error[rows]
             e = e[np.isfinite(e)]
             self.n[key] += e.size

@@ -93,7 +93,7 @@ class Traffic(Calculator):
             self.bin_time[int(b)] += float(group["start_ms"].sum())
             self.bin_count[int(b)] += len(group)
         labelled, arrived = block.labelled, records["arrived"].to_numpy()
-        for key, rows in block.groups():
+        for key, rows in block.groups:
             part = records.iloc[rows]
             start, end = int(part["start_ms"].min()), int(part["end_ms"].max())
             last = int(part["start_ms"].max())
