@@ -232,9 +232,10 @@ def _performance_section(a: Analysis, head: Headline, plots: dict[str, Path]) ->
         else "<p class='muted'>Precision, recall and F1 in the windows table are macro-averaged over the "
         "classes.</p>"
     )
+    # In class order; too many to show, the classes with the most labels.
     shown = (
         a.per_class.sort_values("labels", ascending=False, kind="stable").head(SHOWN_CLASSES)
-        if not a.per_class.empty
+        if len(a.per_class) > SHOWN_CLASSES
         else a.per_class
     )
     more = (
