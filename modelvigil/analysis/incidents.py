@@ -4,8 +4,6 @@ features drifted (age, latitude), prediction mix moved"), the alert rows behind 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 from pydantic import BaseModel
 
@@ -92,7 +90,3 @@ def incidents(alerts: list[Alert], windows: pd.DataFrame, features: int) -> list
             )
         )
     return out
-
-
-def incidents_json(found: list[Incident]) -> list[dict[str, Any]]:
-    return [incident.model_dump(mode="json") for incident in found]

@@ -8,7 +8,6 @@ only sees prepared blocks (`Block`), each row already given its window's key.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -96,5 +95,6 @@ class Calculator:
         return {}
 
 
-def add_counts(target: dict[int, Counter], key: int, values: pd.Series) -> None:
-    target.setdefault(key, Counter()).update(values.value_counts(dropna=True).to_dict())
+def add_counts(target: dict[int, np.ndarray], key: int, counts: np.ndarray) -> None:
+    """Add a block's counts per bin to a window's (the first block's become the window's)."""
+    target[key] = counts if key not in target else target[key] + counts

@@ -15,7 +15,7 @@ from modelvigil.analysis.alerts import Guard, Rule
 from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.drift import NOISE_ALPHA, CategoricalReference, categorical_counts_drift
-from modelvigil.analysis.model_schema import Task, class_key, sort_key
+from modelvigil.analysis.model_schema import class_key, sort_key
 from modelvigil.analysis.performance import wilson_interval
 
 SHOWN_CLASSES = 20  # more classes than this: the mix and the confusion matrix show the most frequent
@@ -228,7 +228,3 @@ class Classification(Calculator):
         n = sum(total.values())
         hits = sum(count for (a, p), count in total.items() if a == p)
         return {"accuracy": hits / n if n else None}
-
-
-def task_of(classes: list[object]) -> Task:
-    return Task.binary if len(classes) <= 2 else Task.multiclass

@@ -25,7 +25,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context, psi_rule
+from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context, add_counts, psi_rule
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.drift import NOISE_ALPHA, NumericReference, psi, psi_noise_floor
 from modelvigil.analysis.fine_bins import FineBins, binned_ks, ks_pvalue
@@ -94,9 +94,6 @@ class _Seen:
     fine: dict[int, np.ndarray] = field(default_factory=dict)
     unseen: dict[int, Counter] = field(default_factory=dict)  # categorical: new categories by name
 
-
-def _add(target: dict[int, np.ndarray], key: int, counts: np.ndarray) -> None:
-    target[key] = counts if key not in target else target[key] + counts
 
 
 def _numbers(records: pd.DataFrame, column: str) -> np.ndarray:
@@ -180,13 +177,13 @@ class FeatureDrift(Calculator):
                     part = values[rows]
                     finite = part[np.isfinite(part)]
                     seen.present[key] += finite.size
-                    _add(seen.bins, key, self.numeric[column].bin_counts(finite))
-                    _add(seen.fine, key, self.fine[column].count(finite))
+                    add_counts(seen.bins, key, self.numeric[column].bin_counts(finite))
+                    add_counts(seen.fine, key, self.fine[column].count(finite))
                 else:
                     part = raw.iloc[rows]
                     seen.present[key] += int(part.notna().sum())
                     unseen = seen.unseen.setdefault(key, Counter())
-                    _add(seen.bins, key, self.categorical[column].count(part, unseen))
+                    add_counts(seen.bins, key, self.categorical[column].count(part, unseen))
 
     def drift_rows(self, keys: list[int]) -> list[dict]:
         rows = []

@@ -14,7 +14,7 @@ from scipy import stats
 
 from modelvigil.analysis import sequential
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context
+from modelvigil.analysis.calculators.base import JUDGED, Block, Calculator, Context, add_counts
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.fine_bins import FineBins, binned_ks, ks_pvalue
 from modelvigil.analysis.model_schema import Task
@@ -114,9 +114,7 @@ class ReferenceAccuracy(Calculator):
             if self.probability_fine is not None:
                 p = probability[rows]
                 counts = self.probability_fine.count(p[~np.isnan(p)])
-                self.probability[key] = (
-                    counts if key not in self.probability else self.probability[key] + counts
-                )
+                add_counts(self.probability, key, counts)
 
     def _fold_cusum(self, errors: np.ndarray, windows: np.ndarray) -> None:
         """The CUSUM over these labelled rows in time order, and per window its highest level

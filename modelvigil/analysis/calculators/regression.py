@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from modelvigil.analysis.alerts import Guard, Rule
-from modelvigil.analysis.calculators.base import Block, Calculator, Context, psi_rule
+from modelvigil.analysis.calculators.base import Block, Calculator, Context, add_counts, psi_rule
 from modelvigil.analysis.config import AlertKind
 from modelvigil.analysis.drift import NumericReference, psi, psi_noise_floor
 from modelvigil.analysis.fine_bins import FineBins, quantile_from_bins
@@ -91,13 +91,13 @@ class Regression(Calculator):
             self.abs_sq[key] += float((e * e).sum())
             self.err_sum[key] += float(e.sum())
             if self.abs_fine is not None and self.residual_fine is not None:
-                _add(self.abs_bins, key, self.abs_fine.count(np.abs(e)))
-                _add(self.residual_bins, key, self.residual_fine.count(e))
+                add_counts(self.abs_bins, key, self.abs_fine.count(np.abs(e)))
+                add_counts(self.residual_bins, key, self.residual_fine.count(e))
             if self.prediction is not None:
                 p = predicted[rows]
                 p = p[np.isfinite(p)]
                 self.prediction_n[key] += p.size
-                _add(self.prediction_bins, key, self.prediction.bin_counts(p))
+                add_counts(self.prediction_bins, key, self.prediction.bin_counts(p))
 
     def columns(self, keys: list[int]) -> pd.DataFrame:
         min_labels = max(self.context.config.thresholds.min_labels, 1)
@@ -156,7 +156,3 @@ class Regression(Calculator):
             "bias": sum(self.err_sum.values()) / n,
             "reference_mae": self.reference_mae if self.reference_n else None,
         }
-
-
-def _add(target: dict[int, np.ndarray], key: int, counts: np.ndarray) -> None:
-    target[key] = counts if key not in target else target[key] + counts
