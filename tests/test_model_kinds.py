@@ -11,9 +11,10 @@ from scipy import stats
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from modelvigil.analysis.config import AlertKind, MonitoringConfig, Task
-from modelvigil.analysis.engine import analyse
+from modelvigil.analysis.engine import analyse, analyse_blocks
 from modelvigil.analysis.model_schema import (
     FeatureKind,
+    categories,
     infer_features,
     infer_task,
     label_values,
@@ -213,3 +214,220 @@ def test_without_a_reference_the_task_is_still_read_from_the_records():
     a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=100), reference=frame.iloc[:0])
     assert a.task is Task.regression and "mae" in a.windows and "accuracy" not in a.windows
     assert any("reference period holds no records" in n for n in a.notes)
+
+
+def _kinds_of_model(kind: str) -> pd.DataFrame:
+    """Records of one kind of model, with a shift half-way, some labels missing and a feature
+    that goes missing, so every calculator has something to fold."""
+    rng = np.random.default_rng(11)
+    n = 1_500
+    late = np.arange(n) >= n // 2
+    amount = rng.lognormal(3, 0.5, n) * np.where(late, 1.4, 1.0)
+    amount[late & (rng.random(n) < 0.2)] = np.nan
+    country = np.where(late, rng.choice(["US", "BR"], n), rng.choice(["DE", "FR", "US"], n))
+    if kind == "regression":
+        truth = rng.normal(100, 15, n)
+        prediction = truth + rng.normal(0, 3, n) * np.where(late, 3.0, 1.0) + 0.25
+    elif kind == "multiclass":
+        truth = rng.choice(["low", "mid", "high"], n)
+        prediction = np.where(rng.random(n) < np.where(late, 0.6, 0.9), truth, rng.choice(["low", "mid"], n))
+    else:
+        truth = rng.integers(0, 2, n)
+        prediction = np.where(rng.random(n) < np.where(late, 0.7, 0.92), truth, 1 - truth)
+    label = pd.Series(truth, dtype=object)
+    label[rng.random(n) < 0.15] = None
+    frame = record_frame(prediction, label, amount=amount, country=country)
+    if kind == "binary":
+        frame["probability"] = np.clip(np.where(prediction == 1, 0.8, 0.2) + rng.normal(0, 0.1, n), 0, 1)
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("window", [{"window_size": 250}, {"window_kind": "time", "window_minutes": 4}])
+def test_every_calculator_folds_many_blocks_to_what_one_block_gives(kind, window):
+    frame = _kinds_of_model(kind)
+    config = MonitoringConfig(**window)
+    one = analyse(frame, pd.DataFrame(), config)
+    low, high = int(frame["start_ms"].min()), int(frame["end_ms"].max())
+    many = analyse_blocks(
+        lambda: (frame.iloc[i : i + 97] for i in range(0, len(frame), 97)),
+        pd.DataFrame(),
+        config,
+        (low, high),
+    )
+    assert one.alerts, "the shift must give the rules something to say"
+    pd.testing.assert_frame_equal(one.windows, many.windows, check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(one.drift, many.drift, check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(one.arrival, many.arrival, check_dtype=False)
+    pd.testing.assert_frame_equal(one.confusion, many.confusion, check_dtype=False)
+    pd.testing.assert_frame_equal(one.per_class, many.per_class, check_dtype=False, rtol=1e-9)
+    assert [(a.kind, a.window, a.metric, a.subject) for a in one.alerts] == [
+        (a.kind, a.window, a.metric, a.subject) for a in many.alerts
+    ]
+    assert [a.value for a in one.alerts] == pytest.approx([a.value for a in many.alerts], rel=1e-12)
+    assert one.notes == many.notes and one.overall == pytest.approx(many.overall, nan_ok=True)
+    for name in ("residual_counts", "probability_counts"):
+        a, b = getattr(one.sketch, name, None), getattr(many.sketch, name, None)
+        if isinstance(a, dict):
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_every_regression_column_against_the_errors_themselves():
+    rng = np.random.default_rng(5)
+    n, size = 2_400, 300
+    truth = rng.normal(40, 8, n)
+    scale = np.where(np.arange(n) < 1_200, 1.0, 2.5)
+    prediction = truth + rng.normal(0.3, 1.0, n) * scale
+    shifted = np.arange(n) >= 1_800
+    prediction[shifted] += 15  # predictions drift too (and the error with them)
+    label = pd.Series(truth, dtype=object)
+    label[np.arange(n) % 50 == 7] = None  # a few labels missing: n_labelled < rows
+    frame = record_frame(prediction, label)
+    config = MonitoringConfig(window_size=size)
+    a = analyse(frame, pd.DataFrame(), config)
+    windows = a.windows
+    has = label.notna().to_numpy()
+    error = prediction - truth
+    ref = np.abs(error[: int(n * config.reference_share)][has[: int(n * config.reference_share)]])
+    ref_pred = prediction[: int(n * config.reference_share)]
+    edges = np.unique(np.quantile(ref_pred, np.linspace(0.1, 0.9, 9)))
+    ref_share = (
+        np.bincount(np.searchsorted(edges, ref_pred, side="right"), minlength=edges.size + 1) / ref_pred.size
+    )
+    assert a.overall["reference_mae"] == pytest.approx(ref.mean())
+    for w in range(n // size):
+        rows = slice(w * size, (w + 1) * size)
+        e = error[rows][has[rows]]
+        row = windows.iloc[w]
+        m = np.abs(e).mean()
+        assert row["mae"] == pytest.approx(m, rel=1e-9)
+        assert row["rmse"] == pytest.approx(np.sqrt((e**2).mean()), rel=1e-9)
+        assert row["bias"] == pytest.approx(e.mean(), rel=1e-9)
+        assert row["abs_error_p50"] == pytest.approx(np.median(np.abs(e)), rel=0.06)
+        assert row["abs_error_p90"] == pytest.approx(np.quantile(np.abs(e), 0.9), rel=0.06)
+        assert row["reference_mae"] == pytest.approx(ref.mean())
+        half = 1.96 * ref.std(ddof=1) / np.sqrt(e.size)
+        assert row["mae_band_low"] == pytest.approx(max(ref.mean() - half, 0.0))
+        assert row["mae_band_high"] == pytest.approx(ref.mean() + half)
+        assert row["error_rise"] == pytest.approx(m / ref.mean() - 1)
+        se = np.sqrt(np.abs(e).var(ddof=1) / e.size + ref.var(ddof=1) / ref.size)
+        assert row["error_rise_pvalue"] == pytest.approx(
+            stats.norm.sf((m - ref.mean()) / se), rel=1e-6, abs=1e-300
+        )
+        counts = np.bincount(np.searchsorted(edges, prediction[rows], side="right"), minlength=edges.size + 1)
+        actual = (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
+        assert row["prediction_psi"] == pytest.approx(
+            np.sum((actual - ref_share) * np.log(actual / ref_share))
+        )
+        n_eff = 1 / (1 / size + 1 / ref_pred.size)
+        assert row["prediction_psi_critical"] == pytest.approx(stats.chi2.ppf(1 - 1e-4, edges.size) / n_eff)
+    everything = error[has]
+    assert a.overall["mae"] == pytest.approx(np.abs(everything).mean())
+    assert a.overall["rmse"] == pytest.approx(np.sqrt((everything**2).mean()))
+    assert a.overall["bias"] == pytest.approx(everything.mean())
+    flagged = {x.window for x in a.alerts if x.metric == "prediction_psi"}
+    assert flagged == set(range(6, 8))
+    # The residual histogram counts every labelled error of its window, far ones included.
+    counts = a.sketch.residual_counts
+    assert [int(counts[w].sum()) for w in range(n // size)] == [
+        int(has[w * size : (w + 1) * size].sum()) for w in range(n // size)
+    ]
+    assert np.array_equal(
+        a.sketch.reference_residuals,
+        np.sort(error[: int(n * config.reference_share)][has[: int(n * config.reference_share)]]),
+    )
+
+
+def test_a_regression_window_with_too_few_labels_has_no_error_and_a_small_reference_is_said():
+    rng = np.random.default_rng(6)
+    n = 1_000
+    truth = rng.normal(10, 2, n)
+    label = pd.Series(truth, dtype=object)
+    label[(np.arange(n) >= 800) & (np.arange(n) % 25 != 0)] = None  # the last window: 8 labels
+    a = analyse(
+        record_frame(truth + rng.normal(0, 1, n), label), pd.DataFrame(), MonitoringConfig(window_size=200)
+    )
+    last = a.windows.iloc[4]
+    assert last["n_labelled"] < MonitoringConfig().thresholds.min_labels
+    assert all(
+        np.isnan(last[c]) for c in ("mae", "rmse", "bias", "abs_error_p90", "mae_band_low", "error_rise")
+    )
+    assert not np.isnan(a.windows.iloc[3]["mae"])
+    # A reference of 20 labels: nothing is held against it, and the report says why.
+    label[20:200] = None
+    b = analyse(record_frame(truth, label), pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert any("too few labels" in note for note in b.notes)
+    assert b.overall["reference_mae"] is None and b.windows["reference_mae"].isna().all()
+    assert not [x for x in b.alerts if x.kind is AlertKind.error]
+
+
+def test_a_categorical_features_values_are_named_as_people_read_them():
+    index = [10, 11, 12, 13]
+    flags = categories(pd.Series([True, False, True, False], index=index))
+    assert flags.tolist() == ["True", "False", "True", "False"] and flags.index.tolist() == index
+    numbers = categories(pd.Series([1.0, 2.5, np.nan, -3.0], index=index))
+    assert numbers.tolist() == ["1", "2.5", None, "-3"] and numbers.index.tolist() == index
+    whole = categories(pd.Series([7, 8, 7, 9], index=index))
+    assert whole.tolist() == ["7", "8", "7", "9"]
+    mixed = categories(pd.Series([1, 1.0, "a", None], index=index, dtype=object))
+    assert mixed.tolist() == ["1", "1", "a", None] and mixed.index.tolist() == index
+    text = categories(pd.Series(["DE", None, np.nan, "US"], index=index))
+    assert text.tolist() == ["DE", None, None, "US"]
+
+
+@pytest.mark.parametrize(("labels", "held"), [(30, True), (29, False)])
+def test_a_regression_reference_needs_thirty_labels(labels, held):
+    rng = np.random.default_rng(8)
+    truth = rng.normal(10, 2, 1_000)
+    label = pd.Series(truth, dtype=object)
+    label[labels:200] = None  # the reference (the first 200) keeps `labels` of them
+    a = analyse(
+        record_frame(truth + rng.normal(0, 1, 1_000), label),
+        pd.DataFrame(),
+        MonitoringConfig(window_size=200),
+    )
+    assert (a.overall["reference_mae"] is not None) == held
+    assert any("too few labels" in note for note in a.notes) != held
+
+
+def test_the_rise_test_at_its_edges_one_label_no_spread_a_perfect_reference():
+    truth = np.arange(1_000) % 50 + 1.0  # whole numbers: every error below is exact
+    error = np.full(1_000, 1.0)  # every error exactly 1: no spread at all
+    error[800:] = 2.0
+    label = pd.Series(truth, dtype=object)
+    label[600:800] = None
+    label[650] = truth[650]  # window 3: a single label
+    config = MonitoringConfig(window_size=200, thresholds={"min_labels": 1})
+    a = analyse(record_frame(truth + error, label), pd.DataFrame(), config)
+    w = a.windows
+    assert w.loc[2, "error_rise_pvalue"] == 1.0 and w.loc[2, "error_rise"] == 0.0  # as the reference
+    assert w.loc[3, "mae"] == 1.0 and w.loc[3, "error_rise_pvalue"] == 1.0  # one label, judged
+    assert w.loc[4, "error_rise"] == pytest.approx(1.0) and w.loc[4, "error_rise_pvalue"] == 0.0
+    assert {x.window for x in a.alerts if x.kind is AlertKind.error} == {4}
+    # The same window of one label with spread in the reference: the reference's spread stands in.
+    noisy = error + np.where(np.arange(1_000) % 2, 0.5, -0.5)
+    b = analyse(record_frame(truth + noisy, label), pd.DataFrame(), config)
+    ref = np.abs(noisy[:200])
+    se = np.sqrt(ref.var(ddof=1) / 1 + ref.var(ddof=1) / 200)
+    assert b.windows.loc[3, "error_rise_pvalue"] == pytest.approx(
+        stats.norm.sf((abs(noisy[650]) - ref.mean()) / se)
+    )
+    # A perfect reference: any error at all is an infinite rise.
+    perfect = np.where(np.arange(1_000) < 800, 0.0, 0.5)
+    c = analyse(record_frame(truth + perfect, pd.Series(truth, dtype=object)), pd.DataFrame(), config)
+    assert c.windows.loc[4, "error_rise"] == np.inf and c.windows.loc[1, "error_rise_pvalue"] == 1.0
+
+
+def test_a_regression_without_labels_or_with_a_word_for_a_prediction():
+    rng = np.random.default_rng(9)
+    prediction = pd.Series(rng.normal(5, 1, 600), dtype=object)
+    a = analyse(record_frame(prediction, None), pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert a.task is Task.regression
+    assert {k: a.overall[k] for k in ("mae", "rmse", "bias", "reference_mae")} == dict.fromkeys(
+        ("mae", "rmse", "bias", "reference_mae")
+    )
+    truth = prediction.astype(float) - 1.0
+    prediction[3] = "n/a"  # a failed call's answer: no error for that row, the rest still counted
+    b = analyse(record_frame(prediction, truth), pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert b.windows.loc[0, "mae"] == pytest.approx(1.0) and b.windows.loc[0, "n_labelled"] == 200
+    assert b.overall["mae"] == pytest.approx(1.0)

@@ -3,8 +3,12 @@ API key, then updates by itself while traffic and ground truth arrive, without a
 
 from __future__ import annotations
 
+import uuid
+
 import requests
 
+from modelvigil.protocol import now_ms
+from modelvigil.store import PredictionRecord
 from tests.conftest import ARTIFACTS
 from tests.helpers import auth, lab_payload
 
@@ -102,3 +106,40 @@ def test_the_page_runs_under_its_own_content_security_policy(service, browser_pa
     swatch = page.evaluate("document.querySelector('#chart-rps .legend i').style.background")
     assert swatch.startswith("rgb") or swatch.startswith("#")  # set through the DOM, not blocked
     assert blocked == []
+
+
+def test_a_regression_deployment_in_the_store_is_shown_by_its_error(service, browser_page):
+    """Another model's records in the service's store (as CML's other deployments write theirs):
+    picked from the list, the page says it is a regression and shows its MAE, not an accuracy."""
+    dep = "crn:cdp:ml:local:a:workspace:w/house-prices"
+    start = now_ms() - 20_000
+    truth = [200.0 + 3 * i for i in range(40)]
+    predictions = [t + (5.5 if i % 2 else -2.5) for i, t in enumerate(truth)]
+    uuids = [str(uuid.uuid4()) for _ in truth]
+    service.store.record_predictions(
+        [
+            PredictionRecord(
+                "crn:m", "crn:b", dep, u, start + 100 * i, start + 100 * i + 5, {"prediction": p}
+            )
+            for i, (u, p) in enumerate(zip(uuids, predictions, strict=True))
+        ]
+    )
+    service.store.merge_delayed([(u, {"final_label": t}) for u, t in zip(uuids, truth, strict=True)])
+    page = browser_page
+    page.goto(f"{service.url}/monitoring")
+    page.locator("#token").fill(service.identity.api_key.get_secret_value())
+    page.locator("#login-form button").click()
+    page.wait_for_function(
+        f"() => [...document.getElementById('deployment').options].some(o => o.value === '{dep}')"
+    )
+    page.locator("#deployment").select_option(dep)
+    page.wait_for_function(
+        "() => document.getElementById('kpi-task').textContent === 'regression'", timeout=15_000
+    )
+    assert page.locator("#kpi-accuracy-name").inner_text() == "MAE"
+    assert kpi(page, "accuracy") == "4"  # |+5.5| and |-2.5| in turn
+    assert not page.locator("#kpi-estimated-box").is_visible()
+    assert page.locator("#caption-accuracy").inner_text().startswith("Error")
+    assert points(page, "accuracy") > 0 and points(page, "predictions") > 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "monitoring-page-regression.png"), full_page=True)

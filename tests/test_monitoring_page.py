@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 
 import numpy as np
 import pytest
 import requests
+from sqlalchemy import func, select
 
 from modelvigil.protocol import now_ms
+from modelvigil.store import PredictionRecord
+from modelvigil.store.schema import live
 from tests.helpers import auth, lab_payload
 
 
@@ -172,3 +176,104 @@ def test_the_page_and_its_data_forbid_framing_sniffing_and_foreign_code(service)
     assert requests.get(f"{service.url}/docs", timeout=10).status_code == 404
     assert requests.get(f"{service.url}/redoc", timeout=10).status_code == 404
     assert requests.get(f"{service.url}/openapi.json", timeout=10).status_code == 200
+
+
+OTHER_DEP = "crn:cdp:ml:local:a:workspace:w/another-model"
+
+
+def _write_other_model(store, predictions: list, labels: list, start: int) -> list[str]:
+    """One call per prediction, 10 ms apart, for a deployment this service does not serve (as
+    another writer of the store would), then every label by uuid."""
+    uuids = [str(uuid.uuid4()) for _ in predictions]
+    records = [
+        PredictionRecord(
+            "crn:m", "crn:b", OTHER_DEP, u, start + 10 * i, start + 10 * i + 3, {"prediction": p}
+        )
+        for i, (u, p) in enumerate(zip(uuids, predictions, strict=True))
+    ]
+    for i in range(0, len(records), 700):
+        store.record_predictions(records[i : i + 700])
+    store.merge_delayed([(u, {"final_label": y}) for u, y in zip(uuids, labels, strict=True)])
+    return uuids
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+def test_a_regression_deployment_shows_its_error_not_an_accuracy(store_kind, make_service, request):
+    url = request.getfixturevalue("store_url_pg") if store_kind == "postgres" else None
+    svc = make_service(store_url=url)
+    rng = np.random.default_rng(3)
+    truth = rng.normal(250.0, 40.0, 400)
+    predictions = truth + rng.normal(0.0, 12.0, 400) + 0.5  # never whole numbers: not classes
+    start = now_ms() - 30_000
+    uuids = _write_other_model(svc.store, predictions.tolist(), truth.tolist(), start)
+    # One label corrected: its first value's error must leave the sums.
+    truth[7] = predictions[7] - 100.0
+    svc.store.merge_delayed([(uuids[7], {"final_label": float(truth[7])})])
+
+    got = data(svc, deployment=OTHER_DEP, start_ms=start - 10_000, end_ms=now_ms() + 1_000)
+    errors = predictions - truth
+    t = got["totals"]
+    assert got["task"] == "regression"
+    assert t["predictions"] == t["calls"] == 400
+    assert t["label_coverage"] == 1.0
+    assert t["mae"] == pytest.approx(np.abs(errors).mean(), rel=1e-9)
+    assert t["rmse"] == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-9)
+    assert t["mean_prediction"] == pytest.approx(predictions.mean(), rel=1e-9)
+    assert got["model"]["predictions"] == {}  # no class per distinct value
+    assert sum(got["model"]["numeric"]) == 400
+    # Per bucket, the same figures from the records of that bucket.
+    starts = np.array(got["bucket_starts"])
+    at = start + 10 * np.arange(400)
+    which = np.searchsorted(starts, at, side="right") - 1
+    for i, mae in enumerate(got["model"]["mae"]):
+        rows = which == i
+        assert (mae is None) == (not rows.any())
+        if rows.any():
+            assert mae == pytest.approx(np.abs(errors[rows]).mean(), rel=1e-9)
+
+
+def test_thousands_of_distinct_classes_keep_a_bucket_to_a_few_rows(make_service):
+    svc = make_service()
+    n = 3_000
+    predictions = [f"item-{i}" for i in range(n)]  # 3,000 distinct strings
+    labels = [p if i % 4 else "item-0" for i, p in enumerate(predictions)]
+    start = now_ms() - 40_000
+    _write_other_model(svc.store, predictions, labels, start)
+    with svc.store.engine.connect() as conn:
+        rows = conn.execute(
+            select(func.count())
+            .select_from(live)
+            .where((live.c.model_deployment_crn == OTHER_DEP) & (live.c.metric == "predictions"))
+        ).scalar()
+        buckets = conn.execute(
+            select(func.count(func.distinct(live.c.bucket_ms))).where(
+                live.c.model_deployment_crn == OTHER_DEP
+            )
+        ).scalar()
+    # 20 classes named per bucket and "(other)", instead of one row per distinct prediction.
+    assert rows <= buckets * 21 and rows < n / 10
+
+    got = data(svc, deployment=OTHER_DEP, start_ms=start - 10_000, end_ms=now_ms() + 1_000)
+    shown = got["model"]["predictions"]
+    assert got["task"] == "multi-class classification"
+    assert len(shown) == 21 and "(other)" in shown
+    assert sum(sum(v) for v in shown.values()) == got["totals"]["predictions"] == n
+    hits = np.array(predictions) == np.array(labels)
+    assert got["totals"]["accuracy"] == pytest.approx(hits.mean(), abs=1e-4)
+    assert got["totals"]["mae"] is None
+
+
+def test_string_and_boolean_classes_are_named_as_they_are(make_service):
+    svc = make_service()
+    start = now_ms() - 20_000
+    _write_other_model(
+        svc.store, ["low", "high", "mid", "low"] * 25, ["low", "high", "low", "low"] * 25, start
+    )
+    got = data(svc, deployment=OTHER_DEP, start_ms=start - 10_000, end_ms=now_ms() + 1_000)
+    assert got["task"] == "multi-class classification"
+    assert {k: sum(v) for k, v in got["model"]["predictions"].items()} == {
+        '"high"': 25,
+        '"low"': 50,
+        '"mid"': 25,
+    }
+    assert got["totals"]["accuracy"] == 0.75

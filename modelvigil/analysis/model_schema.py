@@ -10,7 +10,6 @@ Values are compared as what they are: a label `"high"` is a class, `True` is a c
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -115,12 +114,28 @@ def infer_task(prediction: pd.Series, label: pd.Series) -> Task:
     known = prediction.dropna()
     if known.empty:
         return Task.binary
-    if pd.api.types.is_numeric_dtype(known) and not pd.api.types.is_bool_dtype(known):
-        values = known.to_numpy(dtype=float)
-        if not _whole_numbers(values) or np.unique(values).size > MAX_CLASSES:
-            return Task.regression
+    values = _numbers_among(known)
+    if values.size >= 0.95 * known.size and (
+        not _whole_numbers(values) or np.unique(values).size > MAX_CLASSES
+    ):
+        return Task.regression
     classes = {class_key(v) for v in known} | {class_key(v) for v in label.dropna()}
     return Task.binary if len(classes) <= 2 else Task.multiclass
+
+
+def _numbers_among(values: pd.Series) -> np.ndarray:
+    """The values that are numbers (not booleans) as floats: a numeric column whole, and from a
+    column of mixed values (a regression whose failed calls answered "n/a") the numbers in it."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.empty(0)
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=float)
+    numbers = [
+        float(v)
+        for v in values
+        if isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+    ]
+    return np.asarray(numbers, dtype=float)
 
 
 @dataclass
@@ -201,12 +216,9 @@ def categories(values: pd.Series) -> pd.Series:
         whole = finite & (np.mod(np.where(finite, floats, 0), 1) == 0)
         out[whole] = floats[whole].astype(np.int64).astype(str)
         out[finite & ~whole] = floats[finite & ~whole].astype(str)
-        return pd.Series(out, index=values.index)
+        return pd.Series(out, index=values.index, dtype=object)
     return values.map(_category_text, na_action="ignore").astype(object).where(values.notna(), None)
 
 
 def _category_text(value: object) -> str:
-    value = class_key(value)
-    if isinstance(value, float) and math.isnan(value):
-        return "nan"
-    return str(value)
+    return str(class_key(value))

@@ -10,6 +10,7 @@ the same with a thousand stored records or a million.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -46,11 +47,18 @@ class ServiceSeries(BaseModel):
 
 class ModelSeries(BaseModel):
     calls: list[int] = Field(description="prediction records stored per bucket")
-    predictions: dict[str, list[int]] = Field(description="class (as JSON text) -> predicted rows per bucket")
+    predictions: dict[str, list[int]] = Field(
+        description="class (as JSON text) -> predicted rows per bucket: the 20 most predicted in the "
+        'range, the rest as "(other)"; a number with a fraction is not a class (see numeric)'
+    )
+    numeric: list[int] = Field(description="rows predicted as a number with a fraction (a regression's)")
     labelled: list[int] = Field(description="rows with ground truth, by prediction time")
     correct: list[int]
     label_coverage: list[float | None]
     accuracy: list[float | None]
+    mean_prediction: list[float | None] = Field(description="mean of the numeric predictions")
+    mae: list[float | None] = Field(description="mean absolute error of the numeric predictions labelled")
+    rmse: list[float | None]
     estimated_accuracy: list[float | None] = Field(
         description="the model's mean confidence: the accuracy to expect before labels (uncalibrated; "
         "it sees covariate shift, not concept drift)"
@@ -67,10 +75,18 @@ class Totals(BaseModel):
     label_coverage: float | None
     accuracy: float | None
     estimated_accuracy: float | None
+    mean_prediction: float | None
+    mae: float | None
+    rmse: float | None
 
 
 class MonitoringData(BaseModel):
     deployment_crn: str
+    task: str = Field(
+        description='"regression" when most predictions are numbers with a fraction, "binary '
+        'classification" with at most two classes, "multi-class classification", or "unknown" '
+        "(no prediction in the range)"
+    )
     deployments: list[str] = Field(description="the served ones first, then others the store has")
     deployment_names: dict[str, str] = Field(description="deployment CRN -> model name, for the served ones")
     start_ms: int
@@ -106,6 +122,36 @@ def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
+def _mean(total: float, rows: int) -> float | None:
+    """A mean in the model's own units, unrounded (a regression's may be 1e-6 or 1e6)."""
+    return total / rows if rows else None
+
+
+def _root(value: float | None) -> float | None:
+    return None if value is None else math.sqrt(max(value, 0.0))
+
+
+def _shown_classes(predictions: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The most predicted classes by name, the rest (and what the store already folded) as OTHER."""
+    ranked = sorted(predictions, key=lambda k: (k == live_counts.OTHER, -sum(predictions[k]), k))
+    named = ranked[: live_counts.CLASSES_PER_BUCKET]
+    folded = [k for k in ranked if k not in named or k == live_counts.OTHER]
+    shown = {k: predictions[k] for k in sorted(named) if k != live_counts.OTHER}
+    if folded:
+        shown[live_counts.OTHER] = [sum(col) for col in zip(*(predictions[k] for k in folded), strict=True)]
+    return shown
+
+
+def _task(predictions: dict[str, list[int]], numeric: int) -> str:
+    classes = sum(sum(v) for v in predictions.values())
+    if not classes and not numeric:
+        return "unknown"
+    if numeric > classes:
+        return "regression"
+    binary = len(predictions) <= 2 and live_counts.OTHER not in predictions
+    return "binary classification" if binary else "multi-class classification"
+
+
 def monitoring_data(
     store: MetricsStore,
     telemetry: RequestTelemetry,
@@ -119,28 +165,40 @@ def monitoring_data(
     starts = list(range(first, end_ms, step_ms))
     n = len(starts)
     service = telemetry.read(crn, starts, step_ms)
-    calls, labelled, correct, confidence, scored = [0] * n, [0] * n, [0] * n, [0] * n, [0] * n
+    counted, summed = store.live_series(crn, first, end_ms, step_ms)
+    series: dict[str, list[int]] = {}
     predictions: dict[str, list[int]] = {}
-    for b, metric, label, count in store.live_series(crn, first, end_ms, step_ms):
+    for b, metric, label, count in counted:
         i = (b - first) // step_ms
-        if not 0 <= i < n:
-            continue
-        if metric == live_counts.CALLS:
-            calls[i] += count
-        elif metric == live_counts.PREDICTIONS:
-            predictions.setdefault(label, [0] * n)[i] += count
-        elif metric == live_counts.LABELLED:
-            labelled[i] += count
-        elif metric == live_counts.CORRECT:
-            correct[i] += count
-        elif metric == live_counts.CONFIDENCE:
-            confidence[i] += count
-        elif metric == live_counts.SCORED:
-            scored[i] += count
-    predicted = [sum(series[i] for series in predictions.values()) for i in range(n)]
+        if 0 <= i < n:
+            target = predictions.setdefault(label, [0] * n) if metric == live_counts.PREDICTIONS else None
+            (target if target is not None else series.setdefault(metric, [0] * n))[i] += count
+    sums: dict[str, list[float]] = {}
+    for b, metric, total in summed:
+        i = (b - first) // step_ms
+        if 0 <= i < n:
+            sums.setdefault(metric, [0.0] * n)[i] += total
+
+    def counts(metric: str) -> list[int]:
+        return series.get(metric, [0] * n)
+
+    def totals(metric: str) -> list[float]:
+        return sums.get(metric, [0.0] * n)
+
+    calls, labelled, correct = (
+        counts(live_counts.CALLS),
+        counts(live_counts.LABELLED),
+        counts(live_counts.CORRECT),
+    )
+    confidence, scored = counts(live_counts.CONFIDENCE), counts(live_counts.SCORED)
+    numeric, errors = counts(live_counts.NUMERIC), counts(live_counts.NUMERIC_LABELLED)
+    prediction_sum = totals(live_counts.PREDICTION_SUM)
+    abs_error, squared_error = totals(live_counts.ABS_ERROR_SUM), totals(live_counts.SQUARED_ERROR_SUM)
+    predicted = [sum(s[i] for s in predictions.values()) + numeric[i] for i in range(n)]
     failed_total = sum(sum(v) for v in service["failed"].values())
     return MonitoringData(
         deployment_crn=crn,
+        task=_task(predictions, sum(numeric)),
         deployments=[*served, *sorted(set(store.live_deployments()) - set(served))],
         deployment_names=served,
         start_ms=start_ms,
@@ -150,12 +208,16 @@ def monitoring_data(
         service=ServiceSeries(**service),
         model=ModelSeries(
             calls=calls,
-            predictions=dict(sorted(predictions.items())),
+            predictions=_shown_classes(predictions),
+            numeric=numeric,
             labelled=labelled,
             correct=correct,
             label_coverage=[_ratio(labelled[i], predicted[i]) for i in range(n)],
             accuracy=[_ratio(correct[i], labelled[i]) for i in range(n)],
             estimated_accuracy=[_ratio(confidence[i], 1000 * scored[i]) for i in range(n)],
+            mean_prediction=[_mean(prediction_sum[i], numeric[i]) for i in range(n)],
+            mae=[_mean(abs_error[i], errors[i]) for i in range(n)],
+            rmse=[_root(_mean(squared_error[i], errors[i])) for i in range(n)],
         ),
         totals=Totals(
             requests=sum(service["requests"]),
@@ -167,6 +229,9 @@ def monitoring_data(
             label_coverage=_ratio(sum(labelled), sum(predicted)),
             accuracy=_ratio(sum(correct), sum(labelled)),
             estimated_accuracy=_ratio(sum(confidence), 1000 * sum(scored)),
+            mean_prediction=_mean(sum(prediction_sum), sum(numeric)),
+            mae=_mean(sum(abs_error), sum(errors)),
+            rmse=_root(_mean(sum(squared_error), sum(errors))),
         ),
         service_counting_since_ms=telemetry.since_ms,
     )

@@ -32,6 +32,7 @@ from modelvigil.store.schema import (
     delayed,
     ensure_schema,
     live,
+    live_sums,
     make_engine,
     records,
 )
@@ -69,7 +70,7 @@ class MetricsStore:
         self.engine = make_engine(url)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         # Statements built once: building them per call showed in the service's profile.
-        self._count_live = live_counts.upsert(live, self._insert)
+        self._count_live = live_counts.Statements(live, live_sums, self._insert)
         self._bulk = BulkWrites(self.engine.dialect.name, records, delayed)
         self._schema_ready = False
         self._delayed_keys = DelayedKeys()
@@ -336,11 +337,11 @@ class MetricsStore:
 
     def live_series(
         self, model_deployment_crn: str, start_ms: int, end_ms: int, step_ms: int
-    ) -> list[tuple[int, str, str, int]]:
+    ) -> tuple[list[tuple[int, str, str, int]], list[tuple[int, str, float]]]:
         """The live counters (see `live_counts`) summed per `step_ms` bucket: (bucket start,
-        metric, label, count)."""
+        metric, label, count) and (bucket start, metric, sum)."""
         with self._connect(write=False) as conn:
-            return live_counts.read(conn, live, model_deployment_crn, start_ms, end_ms, step_ms)
+            return live_counts.read(conn, self._count_live, model_deployment_crn, start_ms, end_ms, step_ms)
 
     def live_deployments(self) -> list[str]:
         with self._connect(write=False) as conn:

@@ -8,7 +8,7 @@ layout is ours:
 - `mv_delayed_metrics`: one row per (prediction uuid, metric key) that arrived later, such as
   ground truth. Keeping them apart makes merging a single upsert (safe under concurrent
   writers, idempotent on retry, later value wins) and keeps each label's arrival time.
-- `mv_live_counts`: the live page's counters (see `live_counts`).
+- `mv_live_counts`, `mv_live_sums`: the live page's counters (see `live_counts`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ delayed = Table(
     Index("ix_mv_delayed_key", "key"),  # lets read_frame list the few keys without a full scan
 )
 
-live = live_counts.define(metadata)
+live, live_sums = live_counts.define(metadata)
 
 # The distinct delayed keys by skipping through ix_mv_delayed_key: a handful of index probes
 # instead of reading every label (measured 1.5 s at 1M labels on SQLite for SELECT DISTINCT).

@@ -90,7 +90,7 @@ class Regression(Calculator):
             self.abs_sum[key] += float(np.abs(e).sum())
             self.abs_sq[key] += float((e * e).sum())
             self.err_sum[key] += float(e.sum())
-            if self.abs_fine is not None and self.residual_fine is not None:
+            if self.abs_fine is not None and self.residual_fine is not None:  # fitted together
                 add_counts(self.abs_bins, key, self.abs_fine.count(np.abs(e)))
                 add_counts(self.residual_bins, key, self.residual_fine.count(e))
             if self.prediction is not None:
@@ -100,51 +100,53 @@ class Regression(Calculator):
                 add_counts(self.prediction_bins, key, self.prediction.bin_counts(p))
 
     def columns(self, keys: list[int]) -> pd.DataFrame:
-        min_labels = max(self.context.config.thresholds.min_labels, 1)
-        rows = []
-        for key in keys:
-            n = self.n[key]
-            enough = n >= min_labels
-            mae = self.abs_sum[key] / n if n else math.nan
-            # The sum of squared absolute errors is the sum of squared errors.
-            sd = math.sqrt(max(self.abs_sq[key] / n - mae**2, 0.0) * n / (n - 1)) if n > 1 else math.nan
-            row: dict[str, float] = {
-                "mae": mae if enough else math.nan,
-                "rmse": math.sqrt(self.abs_sq[key] / n) if enough else math.nan,
-                "bias": self.err_sum[key] / n if enough else math.nan,
-                "abs_error_p50": math.nan,
-                "abs_error_p90": math.nan,
-                "reference_mae": self.reference_mae,
-                "mae_band_low": math.nan,
-                "mae_band_high": math.nan,
-                "error_rise": math.nan,
-                "error_rise_pvalue": math.nan,
-                "prediction_psi": math.nan,
-                "prediction_psi_critical": math.nan,
-            }
-            if enough and self.abs_fine is not None and key in self.abs_bins:
-                counts = self.abs_bins[key]
-                row["abs_error_p50"] = quantile_from_bins(counts, self.abs_fine.edges, 0.5)
-                row["abs_error_p90"] = quantile_from_bins(counts, self.abs_fine.edges, 0.9)
-            if enough and self.reference_n:
-                half = 1.96 * self.reference_sd / math.sqrt(n)
-                row["mae_band_low"] = max(self.reference_mae - half, 0.0)
-                row["mae_band_high"] = self.reference_mae + half
-                se = math.sqrt(sd**2 / n + self.reference_sd**2 / self.reference_n)
-                row["error_rise"] = mae / self.reference_mae - 1 if self.reference_mae > 0 else math.inf
-                row["error_rise_pvalue"] = (
-                    float(stats.norm.sf((mae - self.reference_mae) / se))
-                    if se > 0
-                    else float(mae <= self.reference_mae)
-                )
-            if self.prediction is not None and self.prediction_n[key]:
-                ref = self.prediction
-                row["prediction_psi"] = psi(self.prediction_bins[key], ref.proportions)
-                row["prediction_psi_critical"] = psi_noise_floor(
-                    self.prediction_n[key], ref.sample.size, ref.edges.size + 1
-                )
-            rows.append(row)
-        return pd.DataFrame(rows)
+        min_labels = self.context.config.thresholds.min_labels  # >= 1: a judged window has errors
+        return pd.DataFrame([self._row(key, self.n[key] >= min_labels) for key in keys])
+
+    def _row(self, key: int, judged: bool) -> dict[str, float]:
+        n = self.n[key]
+        mae = self.abs_sum[key] / n if judged else math.nan
+        p50 = p90 = math.nan
+        if judged and self.abs_fine is not None and key in self.abs_bins:
+            p50 = quantile_from_bins(self.abs_bins[key], self.abs_fine.edges, 0.5)
+            p90 = quantile_from_bins(self.abs_bins[key], self.abs_fine.edges, 0.9)
+        low = high = rise = pvalue = math.nan
+        if judged and self.reference_n:
+            half = 1.96 * self.reference_sd / math.sqrt(n)
+            low, high = max(self.reference_mae - half, 0.0), self.reference_mae + half
+            rise = mae / self.reference_mae - 1 if self.reference_mae > 0 else math.inf
+            pvalue = self._rise_pvalue(key, mae)
+        psi_value = psi_critical = math.nan
+        if self.prediction is not None and self.prediction_n[key]:
+            psi_value = psi(self.prediction_bins[key], self.prediction.proportions)
+            psi_critical = psi_noise_floor(
+                self.prediction_n[key], self.prediction.sample.size, self.prediction.edges.size + 1
+            )
+        return {
+            "mae": mae,
+            "rmse": math.sqrt(self.abs_sq[key] / n) if judged else math.nan,
+            "bias": self.err_sum[key] / n if judged else math.nan,
+            "abs_error_p50": p50,
+            "abs_error_p90": p90,
+            "reference_mae": self.reference_mae,
+            "mae_band_low": low,
+            "mae_band_high": high,
+            "error_rise": rise,
+            "error_rise_pvalue": pvalue,
+            "prediction_psi": psi_value,
+            "prediction_psi_critical": psi_critical,
+        }
+
+    def _rise_pvalue(self, key: int, mae: float) -> float:
+        """One-sided: how likely noise alone gives a window MAE this far above the reference's.
+        A window of one label has no spread of its own: the reference's stands in for it."""
+        n = self.n[key]
+        # The sum of squared absolute errors is the sum of squared errors.
+        var = max(self.abs_sq[key] / n - mae**2, 0.0) * n / (n - 1) if n > 1 else self.reference_sd**2
+        se = math.sqrt(var / n + self.reference_sd**2 / self.reference_n)
+        if se == 0:  # no spread anywhere: any rise is real, none is none
+            return float(mae <= self.reference_mae)
+        return float(stats.norm.sf((mae - self.reference_mae) / se))
 
     def overall(self) -> dict[str, float | int | None]:
         n = sum(self.n.values())

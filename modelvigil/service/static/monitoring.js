@@ -89,7 +89,11 @@ function render(d) {
   $("kpi-p95").textContent = p95 === null ? "–" : fmt(p95, 1) + " ms";
   $("kpi-predictions").textContent = fmt(t.predictions);
   $("kpi-coverage").textContent = pct(t.label_coverage);
-  $("kpi-accuracy").textContent = pct(t.accuracy);
+  const regression = d.task === "regression";
+  $("kpi-task").textContent = d.task;
+  $("kpi-accuracy-name").textContent = regression ? "MAE" : "Accuracy";
+  $("kpi-accuracy").textContent = regression ? fmt(t.mae, 4) : pct(t.accuracy);
+  $("kpi-estimated-box").classList.toggle("hidden", regression);
   $("kpi-estimated").textContent = pct(t.estimated_accuracy);
 
   const x = d.bucket_starts.map((b) => b + d.step_ms / 2);
@@ -101,15 +105,33 @@ function render(d) {
   chart("chart-failed", x, axis, Object.entries(s.failed).map(([status, v]) => ["HTTP " + status, v]));
   chart("chart-latency", x, axis, [["p50", s.latency_p50_ms], ["p95", s.latency_p95_ms]]);
   chart("chart-size", x, axis, [["request", s.request_bytes_mean], ["response", s.response_bytes_mean]]);
-  chart("chart-predictions", x, axis, Object.entries(m.predictions).map(([cls, v]) => ["class " + cls, v]));
   chart("chart-coverage", x, axis, [["label coverage", m.label_coverage]], [0, 1]);
-  chart("chart-accuracy", x, axis, [["accuracy", m.accuracy], ["estimated (no labels)", m.estimated_accuracy]], [0, 1]);
+  if (regression) {
+    caption("caption-predictions", "Mean prediction", "of the numeric predictions");
+    chart("chart-predictions", x, axis, [["mean prediction", m.mean_prediction]]);
+    caption("caption-accuracy", "Error", "as ground truth arrives, in the model's units");
+    chart("chart-accuracy", x, axis, [["MAE", m.mae], ["RMSE", m.rmse]]);
+  } else {
+    caption("caption-predictions", "Predictions per class", m.predictions["(other)"] ? "the 20 most predicted, the rest as (other)" : "");
+    chart("chart-predictions", x, axis, Object.entries(m.predictions).map(([cls, v]) => [cls === "(other)" ? cls : "class " + cls, v]));
+    caption("caption-accuracy", "Accuracy", "as ground truth arrives; estimated from confidence before it");
+    chart("chart-accuracy", x, axis, [["accuracy", m.accuracy], ["estimated (no labels)", m.estimated_accuracy]], [0, 1]);
+  }
   chart("chart-cpu", x, axis, [["CPU %", s.cpu_percent]]);
   chart("chart-memory", x, axis, [["resident MB", s.memory_rss_mb]]);
   $("note").textContent =
     "Buckets of " + d.step_ms / 1000 + " s. HTTP figures count calls since the service started (" +
     new Date(d.service_counting_since_ms).toLocaleString() + "), CPU and memory are sampled every second; " +
     "model figures come from the metrics store.";
+}
+
+function caption(id, title, detail) {
+  const node = $(id);
+  node.textContent = title + " ";
+  if (!detail) return;
+  const small = document.createElement("small");
+  small.textContent = detail;
+  node.appendChild(small);
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -136,7 +158,8 @@ function chart(id, xs, [x0, x1], series, fixedY) {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
   const values = series.flatMap(([, v]) => v.filter((y) => y !== null));
-  let [y0, y1] = fixedY || [0, values.length ? Math.max(...values) : 1];
+  // From zero, unless the values go below it (a regression's mean prediction may).
+  let [y0, y1] = fixedY || [values.length ? Math.min(0, ...values) : 0, values.length ? Math.max(...values) : 1];
   if (y1 <= y0) y1 = y0 + 1;
   const sx = (x) => pad.l + ((x - x0) / (x1 - x0)) * (width - pad.l - pad.r);
   const sy = (y) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
