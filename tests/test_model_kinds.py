@@ -4,13 +4,16 @@ Fast: `./run mutation` runs these against the calculators."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from modelvigil.analysis.config import AlertKind, MonitoringConfig, Task
+from modelvigil.analysis.alerts import run_payload
+from modelvigil.analysis.config import Alert, AlertKind, MonitoringConfig, Task
 from modelvigil.analysis.engine import analyse, analyse_blocks
 from modelvigil.analysis.model_schema import (
     FeatureKind,
@@ -431,3 +434,142 @@ def test_a_regression_without_labels_or_with_a_word_for_a_prediction():
     b = analyse(record_frame(prediction, truth), pd.DataFrame(), MonitoringConfig(window_size=200))
     assert b.windows.loc[0, "mae"] == pytest.approx(1.0) and b.windows.loc[0, "n_labelled"] == 200
     assert b.overall["mae"] == pytest.approx(1.0)
+
+
+def test_a_column_of_many_categories_is_its_top_fifty_and_the_rest():
+    rng = np.random.default_rng(12)
+    n = 2_000
+    names = [f"c{i:02d}" for i in range(60)]
+    weights = np.linspace(3, 1, 60) / np.linspace(3, 1, 60).sum()
+    shop = rng.choice(names, n, p=weights).astype(object)
+    late = np.arange(n) >= 1_600
+    shop[late] = rng.choice([*names[40:], "new1", "new2"], late.sum())  # the tail, and never-seen ones
+    truth = rng.integers(0, 2, n)
+    a = analyse(record_frame(truth, truth, shop=shop), pd.DataFrame(), MonitoringConfig(window_size=200))
+    ref = pd.Series(shop[:400]).value_counts()
+    top = list(ref.index[:50])
+    labels, reference, _ = a.sketch.category_counts[("shop", 0)]
+    assert labels == [*top, "(other)"]  # folded: nothing is "unseen" beside a long tail
+    assert reference.tolist() == [*ref.iloc[:50].tolist(), ref.iloc[50:].sum()]
+    drift = a.drift[a.drift["feature"] == "shop"].set_index("window")
+    for w in (1, 9):
+        window = pd.Series(shop[w * 200 : (w + 1) * 200]).value_counts()
+        counts = np.array(
+            [window.get(c, 0) for c in top] + [window[~window.index.isin(top)].sum()], dtype=float
+        )
+        assert a.sketch.category_counts[("shop", w)][2].tolist() == counts.tolist()
+        actual = (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
+        expected = np.maximum(reference / reference.sum(), 1e-4)
+        assert drift.loc[w, "psi"] == pytest.approx(np.sum((actual - expected) * np.log(actual / expected)))
+        assert np.isnan(drift.loc[w, "unseen_share"])
+    assert any("shop" in note and "50" in note for note in a.notes)
+
+
+def test_fifty_categories_are_compared_one_by_one_and_new_ones_named():
+    rng = np.random.default_rng(13)
+    names = [f"c{i:02d}" for i in range(50)]
+    shop = np.concatenate([rng.choice(names, 1_000), rng.choice([*names[:5], "BR", "AR"], 400)]).astype(
+        object
+    )
+    truth = rng.integers(0, 2, 1_400)
+    a = analyse(record_frame(truth, truth, shop=shop), pd.DataFrame(), MonitoringConfig(window_size=200))
+    ref = pd.Series(shop[:280]).value_counts()
+    labels, _, window = a.sketch.category_counts[("shop", 6)]
+    last = pd.Series(shop[1_200:]).value_counts()
+    assert labels[: len(ref)] == list(ref.index) and labels[len(ref)] == "(other)"
+    assert dict(zip(labels[len(ref) + 1 :], window[len(ref) + 1 :], strict=True)) == {
+        f"{c} (new)": last[c] for c in last.index if c not in ref.index
+    }
+    drift = a.drift[a.drift["feature"] == "shop"].set_index("window")
+    assert drift.loc[6, "unseen_share"] == pytest.approx(last[~last.index.isin(ref.index)].sum() / 200)
+    assert drift.loc[1, "unseen_share"] == pytest.approx(
+        (~pd.Series(shop[200:400]).isin(ref.index)).sum() / 200
+    )
+
+
+def test_the_alert_event_payload_says_who_when_what_and_where():
+    T = (1_700_000_000_000, 1_700_000_600_000, 1_700_001_200_000)
+    alerts = [
+        Alert(kind=AlertKind.accuracy, window=3, window_start_ms=T[0], window_end_ms=T[1],
+              metric="accuracy_drop", subject="model", value=0.81, threshold=0.9, message="window 3: acc"),
+        Alert(kind=AlertKind.drift, window=4, window_start_ms=T[1], window_end_ms=T[2],
+              metric="psi", subject="amount", value=0.4, threshold=0.25, message="window 4: amount drifted"),
+    ]  # fmt: skip
+    incidents = [{"summary": "windows 3 to 4: accuracy, 1 feature drifted"}]
+    payload = run_payload(
+        alerts, model_name="churn", deployment_crn="crn:d", report="/r/report.html", flow_run="http://ui/run",
+        task="binary", incidents=incidents,
+    )  # fmt: skip
+    iso = [datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds") for ms in T]
+    assert payload == {
+        "model_name": "churn", "deployment_crn": "crn:d", "task": "binary", "alerts": 2,
+        "kinds": ["accuracy", "drift"], "incidents": incidents, "from": iso[0], "to": iso[2],
+        "breaches": [
+            {"kind": "accuracy", "rule": "accuracy_drop", "subject": "model", "window": 3,
+             "window_start": iso[0], "window_end": iso[1], "value": 0.81, "threshold": 0.9,
+             "message": "window 3: acc"},
+            {"kind": "drift", "rule": "psi", "subject": "amount", "window": 4, "window_start": iso[1],
+             "window_end": iso[2], "value": 0.4, "threshold": 0.25, "message": "window 4: amount drifted"},
+        ],
+        "flow_run": "http://ui/run", "report": "/r/report.html",
+    }  # fmt: skip
+    quiet = run_payload([], model_name="churn", deployment_crn="crn:d", report="r", flow_run=None)
+    assert (quiet["from"], quiet["to"], quiet["incidents"], quiet["task"], quiet["alerts"]) == (
+        None,
+        None,
+        [],
+        None,
+        0,
+    )
+
+
+def test_an_empty_range_has_the_figures_a_full_one_has_and_none_of_their_values():
+    rng = np.random.default_rng(14)
+    truth = rng.integers(0, 2, 600)
+    full = analyse(record_frame(truth, truth), pd.DataFrame(), MonitoringConfig(window_size=200))
+    empty = analyse(record_frame([], []), pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert empty.empty and not full.empty
+    assert set(empty.overall) <= set(full.overall)
+    counted = ("predictions", "requests", "labelled", "invalid_labels", "windows", "alerts")
+    assert {k: empty.overall[k] for k in counted} == dict.fromkeys(counted, 0)
+    assert all(v is None for k, v in empty.overall.items() if k not in counted)
+    assert set(empty.windows.columns) <= set(full.windows.columns) and empty.windows.empty
+    assert set(empty.drift.columns) <= set(full.drift.columns) and empty.drift.empty
+    assert empty.alerts == [] and empty.confusion.empty
+    assert empty.notes == ["no prediction records in the requested range"]
+
+
+def test_the_accuracy_cusum_and_when_its_excursion_began_row_by_row():
+    rng = np.random.default_rng(15)
+    n, size = 4_000, 200
+    truth = rng.integers(0, 2, n)
+    rate = np.where((np.arange(n) >= 1_600) & (np.arange(n) < 2_400), 0.3, 0.06)  # windows 8-11
+    wrong = rng.random(n) < rate
+    frame = record_frame(np.where(wrong, 1 - truth, truth), truth)
+    config = MonitoringConfig(window_size=size, reference_share=0.25)
+    low, high = int(frame["start_ms"].min()), int(frame["end_ms"].max())
+    a = analyse_blocks(
+        lambda: (frame.iloc[i : i + 131] for i in range(0, n, 131)), pd.DataFrame(), config, (low, high)
+    )
+    # The CUSUM of errors against the reference's error rate raised by its 95% upper bound.
+    ref = wrong[:1_000]
+    p0 = ref.mean() + 1.645 * np.sqrt(ref.mean() * (1 - ref.mean()) / ref.size)
+    p1 = min(p0 * config.thresholds.cusum_shift, 0.999)
+    level, began = 0.0, None
+    top: dict[int, tuple[float, int]] = {}
+    for i, e in enumerate(wrong):
+        level = max(0.0, level + (np.log(p1 / p0) if e else np.log((1 - p1) / (1 - p0))))
+        if level > 0 and began is None:
+            began = i // size
+        elif level == 0:
+            began = None
+        w = i // size
+        if w not in top or level > top[w][0]:
+            top[w] = (level, began if began is not None else w)
+    windows = a.windows
+    assert windows["accuracy_cusum"].tolist() == pytest.approx(
+        [top[w][0] for w in range(n // size)], rel=1e-9
+    )
+    assert windows["cusum_since"].tolist() == [top[w][1] for w in range(n // size)]
+    fired = [x for x in a.alerts if x.metric == "accuracy_cusum"]
+    assert fired and fired[0].window >= 8 and "since window 8" in fired[0].message
