@@ -53,6 +53,18 @@ def test_the_task_is_inferred_from_predictions_and_labels(prediction, label, tas
         (["cat", "dog"], "dog", "dog"),
         ([0, 1], "0", 0),
         ([0, 1], "7", None),
+        ([False, True], "TRUE", True),  # a boolean given in any case
+        ([False, True], "false", False),
+        (["n", "y"], None, "y"),
+        (["negative", "positive"], None, "positive"),
+        ([1], None, 1),  # one class seen so far: positive only when it says so
+        (["yes"], None, "yes"),
+        (["Y"], None, "Y"),
+        (["true"], None, "true"),
+        (["positive"], None, "positive"),
+        ([0], None, None),
+        (["cat"], None, None),
+        (["a", "b", "c"], None, None),
     ],
 )
 def test_the_positive_class_is_the_obvious_one_or_the_one_given(classes, given, positive):
@@ -573,3 +585,51 @@ def test_the_accuracy_cusum_and_when_its_excursion_began_row_by_row():
     assert windows["cusum_since"].tolist() == [top[w][1] for w in range(n // size)]
     fired = [x for x in a.alerts if x.metric == "accuracy_cusum"]
     assert fired and fired[0].window >= 8 and "since window 8" in fired[0].message
+
+
+def test_label_columns_of_every_kind_become_comparable_values():
+    none = label_values(None, 3)
+    assert none.values.isna().all() and len(none.values) == 3
+    assert none.arrived.tolist() == [False] * 3 and (none.invalid_count, none.invalid) == (0, [])
+    flags = label_values(pd.Series([True, False, True]), 3)
+    assert flags.values.tolist() == [True, False, True] and flags.values.dtype == object
+    assert flags.arrived.tolist() == [True] * 3 and (flags.invalid_count, flags.invalid) == (0, [])
+    numbers = label_values(pd.Series([1, 0, np.nan]), 3)
+    assert numbers.values.dtype == float and numbers.arrived.tolist() == [True, True, False]
+    assert (numbers.invalid_count, numbers.invalid) == (0, [])
+    text = label_values(pd.Series(["low", None, "high"], index=[5, 6, 7]), 3)
+    assert text.values.tolist()[::2] == ["low", "high"] and text.values.index.tolist() == [5, 6, 7]
+    assert (text.invalid_count, text.invalid) == (0, [])
+    many = label_values(pd.Series([[1], [2], {"a": 1}, [3], "ok"], dtype=object), 5)
+    assert many.invalid_count == 4 and many.invalid == [[1], [2], {"a": 1}]  # the first three, for the note
+
+
+def test_a_features_kind_and_the_notes_that_say_why():
+    frame = pd.DataFrame(
+        {
+            "input_data.code": pd.Series([7, "A7", 8, "B2"] * 5, dtype=object),  # numbers and text
+            "input_data.flag": [True, False] * 10,
+            "input_data.grade": [1, 2, 3, 2, 1] * 4,  # whole numbers, few: categorical, said
+            "input_data.amount": np.linspace(0, 1, 20),
+            "input_data.count": np.arange(20),  # whole numbers, many: numeric
+            "input_data.typed": pd.Series(["1.5", "2", "3.25", None] * 5, dtype=object),  # text, if numeric text
+            "input_data.words": ["x", "y"] * 10,
+            "input_data.empty": [None] * 20,
+        }
+    )
+    columns = [c for c in frame.columns]
+    schema = infer_features(frame, columns, [], [])
+    kinds = {c.removeprefix("input_data."): str(k) for c, k in schema.kinds.items()}
+    assert kinds == {
+        "code": "categorical", "flag": "categorical", "grade": "categorical", "amount": "numeric",
+        "count": "numeric", "typed": "categorical", "words": "categorical", "empty": "numeric",
+    }  # fmt: skip
+    assert schema.notes == [
+        "feature 'code' holds numbers and text: compared as categories",
+        "whole-number feature(s) of at most 10 values taken as categorical: 'grade' "
+        "(--numeric NAME to measure one as a number)",
+    ]
+    flags_as_text = infer_features(
+        pd.DataFrame({"f": pd.Series([True, False, None], dtype=object)}), ["f"], [], []
+    )
+    assert flags_as_text.notes == [] and str(flags_as_text.kinds["f"]) == "categorical"
