@@ -612,7 +612,7 @@ def test_a_features_kind_and_the_notes_that_say_why():
             "input_data.grade": [1, 2, 3, 2, 1] * 4,  # whole numbers, few: categorical, said
             "input_data.amount": np.linspace(0, 1, 20),
             "input_data.count": np.arange(20),  # whole numbers, many: numeric
-            "input_data.typed": pd.Series(["1.5", "2", "3.25", None] * 5, dtype=object),  # text, if numeric text
+            "input_data.typed": pd.Series(["1.5", "2", "3.25", None] * 5, dtype=object),  # numbers as text
             "input_data.words": ["x", "y"] * 10,
             "input_data.empty": [None] * 20,
         }
