@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score
 
 from modelvigil.analysis.alerts import run_payload
 from modelvigil.analysis.config import Alert, AlertKind, MonitoringConfig, Task
+from modelvigil.analysis.distribution_plots import window_bins
 from modelvigil.analysis.engine import analyse, analyse_blocks
 from modelvigil.analysis.model_schema import (
     FeatureKind,
@@ -23,6 +24,7 @@ from modelvigil.analysis.model_schema import (
     label_values,
     positive_class,
 )
+from modelvigil.analysis.plots import draw_all
 from tests.helpers import record_frame
 
 
@@ -633,3 +635,35 @@ def test_a_features_kind_and_the_notes_that_say_why():
         pd.DataFrame({"f": pd.Series([True, False, None], dtype=object)}), ["f"], [], []
     )
     assert flags_as_text.notes == [] and str(flags_as_text.kinds["f"]) == "categorical"
+
+
+def test_the_distribution_plot_draws_every_window_value_where_it_was_even_in_a_reference_gap(tmp_path):
+    rng = np.random.default_rng(16)
+    n = 2_000
+    reference = np.concatenate([rng.uniform(0, 14_000, 300), rng.uniform(20_000, 30_000, 100)])
+    later = np.concatenate(
+        [rng.uniform(0, 14_000, 1_000), rng.uniform(15_000, 19_000, 300), rng.uniform(31_000, 40_000, 300)]
+    )
+    balance = np.concatenate([reference, rng.permutation(later)])
+    truth = rng.integers(0, 2, n)
+    a = analyse(
+        record_frame(truth, truth, balance=balance), pd.DataFrame(), MonitoringConfig(window_size=400)
+    )
+    ref_sample = a.profile.numeric["input_data.balance"].sample
+    for window in range(1, 5):
+        values = balance[window * 400 : (window + 1) * 400]
+        edges, ref, current, left_out = window_bins(a, "balance", window, ref_sample)
+        assert left_out == 0 and current.sum() == pytest.approx(values.size)  # no value dropped
+        assert edges[0] <= values.min() and edges[-1] >= values.max() * 0.99
+        # In the gap (no reference value from 14,000 to 20,000: the window's values there are spread
+        # across it) and beyond the reference (over 30,000): as many as there are, but for the
+        # coarse bins that straddle the borders.
+        for lo, hi in ((14_000, 20_000), (30_000, 40_000)):
+            inside = (edges[:-1] >= lo) & (edges[1:] <= hi)
+            within = ((values >= lo) & (values <= hi)).sum()
+            assert 0.8 * within <= current[inside].sum() <= within + 1e-9
+        # No spike: the gap's values are spread over it, not piled into one bar taller than any.
+        assert current.max() <= 1.25 * np.histogram(values, bins=edges)[0].max()
+    assert ref.sum() >= 0.98 * ref_sample.size
+    drawn = draw_all(a, MonitoringConfig().thresholds, tmp_path, features=["balance"])
+    assert any("balance" in name for name in drawn)  # the plot draws from these bins

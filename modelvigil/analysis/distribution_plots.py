@@ -70,8 +70,11 @@ def feature_distribution(a: Analysis, t: Thresholds, feature: str, path: Path) -
     fig, ax = figure(FEATURE_PLOT.format(feature=feature), size=(6, 3.6))
     start = times(np.array([a.windows.set_index("window").loc[window, "start_ms"]])).iloc[0]
     label = f"window {window} (from {start:%m-%d %H:%M})"
-    _binned_distribution(ax, a, feature, window, reference, label)
-    ax.set(xlabel=f"{feature} (outer 0.5% on each side not drawn)", ylabel="density")
+    left_out = _binned_distribution(ax, a, feature, window, reference, label)
+    cut = "reference: outer 0.5% each side not drawn; window: every value drawn"
+    if left_out:
+        cut = f"reference: outer 0.5% each side not drawn; window: {left_out:,} far outliers not drawn"
+    ax.set(xlabel=f"{feature}\n({cut})", ylabel="density")
     limit = max(t.max_psi, float(worst["psi_critical"]))
     ax.set_title(
         f"{ax.get_title()}\nPSI {worst['psi']:.3f} (limit {limit:.3f}), KS {worst['ks']:.3f}", fontsize=10
@@ -118,18 +121,38 @@ def _category_distribution(a: Analysis, t: Thresholds, feature: str, path: Path)
     return save(fig, path)
 
 
+def window_bins(
+    a: Analysis, feature: str, window: int, reference: np.ndarray, bins: int = 40
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(edges, the reference's counts, the window's counts, the window's values not drawn) on
+    `bins` equal bins over the reference's middle 99% and every value of the window.
+
+    A streamed window keeps its values as counts on the reference's fine bins (with tails beyond
+    its range); each bin's count is spread over that bin's own extent, so values in a gap of the
+    reference are drawn across the gap, never piled up at its middle. Only values beyond the
+    outermost tail bins (a thousand times the reference's range away) are left out, and counted."""
+    edges = a.sketch.feature_edges[feature]
+    fine = a.sketch.feature_fine[(feature, window)].astype(float)
+    inside = fine[1:-1]
+    low, high = (float(v) for v in np.quantile(reference, [0.005, 0.995]))
+    occupied = np.flatnonzero(inside)
+    if occupied.size:
+        low, high = min(low, float(edges[occupied[0]])), max(high, float(edges[occupied[-1] + 1]))
+    if high <= low:  # one value throughout: a bin around it
+        low, high = low - 0.5, high + 0.5
+    coarse = np.linspace(low, high, bins + 1)
+    cdf = np.concatenate([[0.0], np.cumsum(inside)])  # the window's count below each fine edge
+    current = np.diff(np.interp(coarse, edges, cdf))
+    ref = np.histogram(reference, bins=coarse)[0].astype(float)
+    return coarse, ref, current, int(fine[0] + fine[-1])
+
+
 def _binned_distribution(
     ax: Axes, a: Analysis, feature: str, window: int, reference: np.ndarray, label: str
-) -> None:
-    """A streamed window keeps its values as counts on the reference's fine bins: drawn as a
-    density over those bins, 40 at a time (its values beyond the reference's range not drawn)."""
-    edges = a.sketch.feature_edges[feature]
-    inside = a.sketch.feature_fine[(feature, window)][1:-1].astype(float)
-    low, high = np.quantile(reference, [0.005, 0.995])
-    coarse = np.linspace(low, high, 41) if high > low else np.linspace(edges[0], edges[-1], 41)
-    middles = (edges[:-1] + edges[1:]) / 2
-    current = np.histogram(middles, bins=coarse, weights=inside)[0]
-    ref = np.histogram(reference, bins=coarse)[0]
+) -> int:
+    """The window against the reference as densities (see `window_bins`); returns the window's
+    values not drawn."""
+    coarse, ref, current, left_out = window_bins(a, feature, window, reference)
     for values, color, name, alpha in (
         (ref, "tab:gray", "reference", 0.5),
         (current, "tab:orange", label, 0.55),
@@ -139,5 +162,4 @@ def _binned_distribution(
             ax.stairs(
                 values / total / np.diff(coarse), coarse, fill=True, alpha=alpha, color=color, label=name
             )
-
-
+    return left_out

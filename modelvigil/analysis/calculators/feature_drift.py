@@ -148,7 +148,7 @@ class FeatureDrift(Calculator):
                 fitted = NumericReference.of(_numbers(reference, column), rng)
                 if fitted is not None:
                     self.numeric[column] = fitted
-                    self.fine[column] = FineBins.of(fitted.sample)
+                    self.fine[column] = FineBins.with_tails(fitted.sample)
             else:
                 category = CategoryReference.of(reference[column])
                 if category is not None:
