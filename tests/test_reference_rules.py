@@ -79,6 +79,7 @@ def test_errors_that_creep_up_are_caught_by_the_cusum_before_any_window_alone():
     assert alerts_of(frame(steady), "accuracy_cusum", big) == []
 
 
+@pytest.mark.slow  # 30 seeds: left out of `./run mutation`, which runs the fast tests per mutant
 def test_the_cusum_says_since_when_and_keeps_quiet_traffic_quiet_for_a_small_reference():
     # Quiet: 30 seeds, a 500-label reference drawn at the model's own error rate, 20 windows each.
     rng = np.random.default_rng(11)
