@@ -139,6 +139,8 @@ def _run_simulation(config: SimulationConfig) -> SimulationSummary:
 
 
 def _print_summary(summary: SimulationSummary) -> None:
+    if summary.model_name:
+        print(f"{'model':32} {summary.model_name}")
     for row in summary.table():
         print(f"{row['figure']:32} {row['value']}")
     print(f"{'output folder':32} {summary.output_dir}")
@@ -288,6 +290,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             monitor = MonitoringConfig(
                 start=started,
                 end=datetime.now(UTC) + timedelta(seconds=1),
+                deployment_crn=summary.deployment_crn or None,  # the one the traffic went to
                 service_url=config.service_url,
                 output_dir=str(Path(summary.output_dir) / "report"),
                 **scaled.model_dump(include=set(SCALE_OUT_OPTIONS.values())),

@@ -159,6 +159,7 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
             simulation_id,
             Delivery(),
         )
+        deployment = conn.deployment
         conn.close()
 
     p50, p95, p99 = latency_percentiles(ledger)
@@ -181,6 +182,8 @@ def simulation_flow(config: SimulationConfig = SimulationConfig()) -> Simulation
         failures=failed[["request_no", "status", "attempts", "error"]].to_dict("records"),
         windows=windows,
         output_dir=str(out),
+        model_name=deployment.model_name,
+        deployment_crn=deployment.latest_deployment_crn,
     )
     (out / "summary.json").write_text(json.dumps(summary.model_dump(mode="json"), indent=2))
     create_table_artifact(summary.table(), key="simulation-summary", description=summary.outcome())

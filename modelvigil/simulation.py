@@ -132,6 +132,9 @@ class SimulationSummary(BaseModel):
     failures: list[dict[str, object]]
     windows: list[WindowAccuracy]
     output_dir: str
+    # Where the traffic went: what the monitoring of this simulation must read.
+    model_name: str = ""
+    deployment_crn: str = ""
 
     def table(self) -> list[dict[str, object]]:
         """The headline figures as rows of (figure, value), for a table artifact or a console."""

@@ -2,6 +2,7 @@
 lines and an exit code per kind (the traceback only with --debug), found before Prefect starts;
 and the demo's live page, which lives as long as the user was told it would."""
 
+import re
 import signal
 import socket
 import subprocess
@@ -87,13 +88,19 @@ def test_info_shows_where_the_service_really_listens(settings, cli_env):
     assert "service_url            http://127.0.0.1:8765" in after
 
 
-def test_demo_uses_a_running_service_and_says_so(settings, cli_env):
+def test_demo_uses_a_running_service_and_monitors_the_deployment_it_sent_to(settings, cli_env):
+    # The service's default model is not the home's: the traffic goes to the service's, and the
+    # monitoring must read that deployment, not the home's default.
     env = cli_env(settings.home, MODELVIGIL_PORT=str(free_port()))
-    with serving(settings.home, env=env) as (url, _pid):
+    models = ("--model", "FraudCLF-alice", "--model", settings.model_name)
+    with serving(settings.home, *models, env=env) as (url, _pid):
         out = run_cli("demo", "--requests", "60", "--window", "30", env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"live Monitoring page: {url}/monitoring" in out.stdout
     assert f"using the service already running at {url}" in out.stdout
+    analysed = re.search(r"^predictions analysed\s+(\d+)$", out.stdout, re.M)
+    assert analysed and int(analysed.group(1)) == 60, out.stdout
+    assert "FraudCLF-alice" in out.stdout
 
 
 def test_demo_keep_serving_keeps_the_page_until_ctrl_c(tmp_path, cli_env):
