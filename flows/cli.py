@@ -22,7 +22,7 @@ from modelvigil.client.connect import connect
 from modelvigil.scaleout import ScaleOut, TaskRunnerKind
 from modelvigil.settings import CMLEnvironment, Settings
 from modelvigil.simulation import SimulationConfig, SimulationSummary
-from modelvigil.terminal import FLEET_INCOMPLETE, UsageError
+from modelvigil.terminal import FLEET_INCOMPLETE, NO_DATA, UsageError
 
 if TYPE_CHECKING:  # the flow module loads Prefect: only the commands that run it import it
     from flows.monitoring import MonitoringSummary
@@ -220,11 +220,24 @@ def _monitor(args: argparse.Namespace, settings: Settings) -> int:
         config.deployment_crn,
     )
     try:
-        _report_lines(monitoring_flow(config))
+        summary = monitoring_flow(config)
     except AlertsRaised as exc:
         print(f"alerts raised: {exc}", file=sys.stderr)
         return 3
-    return 0
+    _report_lines(summary)
+    return _no_data(summary)
+
+
+def _no_data(summary: MonitoringSummary) -> int:
+    """An empty range is its own outcome (exit 10), never a healthy one (exit 0)."""
+    if summary.overall.get("predictions"):
+        return 0
+    print(
+        f"no prediction records for {summary.deployment_crn} in this range: check --deployment "
+        "(or --model-name) and the range",
+        file=sys.stderr,
+    )
+    return NO_DATA
 
 
 def _monitor_fleet(settings: Settings, config: MonitoringConfig) -> int:
@@ -297,11 +310,12 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             )
             # A link to a service that stops with the demo would open nothing: shown only if it stays.
             stays = bool(already or settings.service_url or args.keep_serving)
-            _report_lines(monitoring_flow(monitor), link_lives=stays)
+            monitored = monitoring_flow(monitor)
+            _report_lines(monitored, link_lives=stays)
         if args.keep_serving and url and not (already or settings.service_url):
             print(f"\nserving {url}/monitoring until Ctrl-C", flush=True)
             _wait_for_interrupt()
-    return 0
+    return _no_data(monitored)
 
 
 def _wait_for_interrupt() -> None:

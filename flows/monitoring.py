@@ -78,7 +78,7 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
         overall=analysis.overall,
         notes=analysis.notes,
     )
-    if config.fail_on_alert and analysis.alerts:
+    if config.fail_on_alert and analysis.alerts and not analysis.empty:  # empty: the caller's exit 10
         raise AlertsRaised(f"{len(analysis.alerts)} alert(s); report: {report}")
     return summary
 

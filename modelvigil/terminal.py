@@ -39,7 +39,7 @@ from modelvigil.store.errors import InvalidStoreUrl, StoreUnavailable
 
 SERVICE_ERRORS = (EndpointConnectionError, EndpointTimeout, EndpointNotConfigured, EndpointResponseError)
 BUG, USAGE, ALERTS, NO_SERVICE, NOT_FOUND, NO_STORE, CANNOT_LISTEN = 1, 2, 3, 4, 5, 6, 7
-FLEET_INCOMPLETE, NO_SCHEDULER = 8, 9
+FLEET_INCOMPLETE, NO_SCHEDULER, NO_DATA = 8, 9, 10
 MAX_LINES = 3
 STORE_HINT = "check MODELVIGIL_STORE_URL or --store-url"
 

@@ -149,8 +149,9 @@ def test_monitor_an_empty_range_and_bad_times(settings, cli_env, tmp_path):
         str(tmp_path / "r"),
         env=env,
     )
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 10, out.stderr  # nothing judged: its own outcome, not a healthy 0
     assert "no prediction records in the requested range" in out.stdout
+    assert out.stderr.strip().splitlines()[-1].startswith("no prediction records for")  # the last word
     assert (tmp_path / "r" / "index.html").exists() and (tmp_path / "r" / "summary.json").exists()
     bad = run_cli("monitor", "--start", "yesterday", env=env)
     assert bad.returncode == 2 and "'yesterday' is not an ISO time" in bad.stderr

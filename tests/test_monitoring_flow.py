@@ -112,10 +112,12 @@ def test_an_empty_window_gives_a_clear_message_and_an_empty_but_valid_report(ser
         (long_ago, long_ago + timedelta(hours=1)),
         deployment_crn=service.identity.deployment_crn,
     )
-    assert result.alerts == [] and "no prediction records" in result.notes[0]
+    assert [a.kind for a in result.alerts] == ["no_data"] and "no prediction records" in result.notes[0]
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
-    assert summary["alerts"] == [] and summary["windows"] == []
-    assert "No prediction records in this range" in (tmp_path / "report" / "index.html").read_text()
+    assert [a["kind"] for a in summary["alerts"]] == ["no_data"] and summary["windows"] == []
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "No prediction records in this range" in page
+    assert "card muted" in page and "no data" in page and "card good" not in page  # never a green verdict
 
 
 def test_the_cml_read_path_gives_the_same_numbers_as_the_store(service, settings, tmp_path):

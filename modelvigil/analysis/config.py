@@ -40,6 +40,7 @@ class AlertKind(StrEnum):
     coverage = "coverage"
     missing = "missing"
     error = "error"
+    no_data = "no_data"  # the range held no prediction: nothing was judged, which is not "healthy"
 
 
 class Thresholds(FormModel):

@@ -30,7 +30,7 @@ from modelvigil.analysis.calculators.feature_drift import DRIFT_COLUMNS, Feature
 from modelvigil.analysis.calculators.reference_accuracy import ReferenceAccuracy
 from modelvigil.analysis.calculators.regression import Regression
 from modelvigil.analysis.calculators.traffic import Traffic
-from modelvigil.analysis.config import Alert, MonitoringConfig
+from modelvigil.analysis.config import Alert, AlertKind, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile
 from modelvigil.analysis.incidents import Incident, incidents
 from modelvigil.analysis.model_schema import (
@@ -122,13 +122,27 @@ def time_span(reference: pd.DataFrame) -> tuple[int, int] | None:
     return int(reference["start_ms"].min()), int(reference["start_ms"].max())
 
 
-def empty_analysis(notes: list[str]) -> Analysis:
+NO_RECORDS = "no prediction records in the requested range"
+
+
+def empty_analysis(notes: list[str], time_range: tuple[int, int] | None = None) -> Analysis:
+    """Nothing to judge: no figures, and (given the range asked for) one `no_data` alert, so that
+    a night without traffic, or a report of the wrong deployment, never reads as a healthy one."""
+    alerts = []
+    if time_range is not None:
+        alerts.append(
+            Alert(
+                kind=AlertKind.no_data, window=0, window_start_ms=time_range[0], window_end_ms=time_range[1],
+                metric="predictions", subject="model", value=0.0, threshold=1.0,
+                message="no prediction records in this range: no traffic, or it went to another deployment",
+            )
+        )  # fmt: skip
     return Analysis(
         windows=pd.DataFrame(columns=WINDOW_COLUMNS),
         drift=pd.DataFrame(columns=DRIFT_COLUMNS),
         arrival=pd.DataFrame(columns=ARRIVAL_COLUMNS),
         confusion=pd.DataFrame(),
-        alerts=[],
+        alerts=alerts,
         overall={
             "predictions": 0,
             "requests": 0,
@@ -140,9 +154,10 @@ def empty_analysis(notes: list[str]) -> Analysis:
             "latency_p95_ms": None,
             "latency_p99_ms": None,
             "windows": 0,
-            "alerts": 0,
+            "alerts": len(alerts),
         },
         notes=notes,
+        incidents=incidents(alerts, pd.DataFrame(columns=WINDOW_COLUMNS), 0),
     )
 
 
@@ -250,7 +265,7 @@ def analyse_blocks(
     if count_windows or reference_blocks is None:  # a pass of its own, unless the source can count
         total = count_rows() if count_rows is not None else sum(len(block) for block in blocks())
     if total == 0:
-        return empty_analysis(["no prediction records in the requested range"])
+        return empty_analysis([NO_RECORDS], time_range)
 
     sampler = ReferenceSampler(keep=_reference_column)
     span_rows: list[pd.DataFrame] = []
@@ -296,7 +311,7 @@ def analyse_blocks(
         for calculator in calculators:
             calculator.fold(block)
     if traffic.rows == 0:
-        return empty_analysis([*notes, "no prediction records in the requested range"])
+        return empty_analysis([*notes, NO_RECORDS], time_range)
     return _finish(
         calculators, context, aggregates() if callable(aggregates) else aggregates, notes, span,
         (invalid_count, invalid), reference,
@@ -312,7 +327,7 @@ def analyse(
     """The analysis of an in-memory frame (`read_frame`'s shape): the one engine, on one block.
     `reference`: rows of the reference period (default: the earliest `config.reference_share`)."""
     if frame.empty:
-        return empty_analysis(["no prediction records in the requested range"])
+        return empty_analysis([NO_RECORDS])
     low, high = int(frame["start_ms"].min()), int(frame["end_ms"].max())
     return analyse_blocks(
         lambda: [frame],

@@ -57,6 +57,8 @@ def _causes(alerts: list[Alert], windows: pd.DataFrame, features: int) -> list[s
         causes.append(f"server p95 latency {_range(mine['latency_p95_ms'].dropna(), ',.0f')} ms")
     if AlertKind.coverage in kinds:
         causes.append(f"label coverage {_range(mine['label_coverage'].dropna(), '.0%')}")
+    if AlertKind.no_data in kinds:
+        causes.append("no prediction records in this range")
     return causes
 
 
@@ -78,6 +80,8 @@ def incidents(alerts: list[Alert], windows: pd.DataFrame, features: int) -> list
         grouped = [a for w in run for a in by_window[w]]
         first, last = run[0], run[-1]
         where = f"window {first}" if first == last else f"windows {first} to {last}"
+        if all(a.kind is AlertKind.no_data for a in grouped):
+            where = "the whole range"
         out.append(
             Incident(
                 first_window=first,

@@ -167,6 +167,7 @@ section { scroll-margin-top: 2.5rem; } h2 { margin-top: 2rem; border-bottom: 1px
 .card .k { color: #666; font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.03em; }
 .card .v { font-size: 1.4rem; font-weight: 600; margin: 0.2rem 0; } .card .d { font-size: 0.85rem; }
 .card.bad { border-color: #d33; background: #fff5f5; } .card.good { border-color: #3a3; }
+.card.muted { border-color: #98a2b3; background: #f2f4f7; color: #475467; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 1rem; }
 figure { margin: 0; } figure.full { grid-column: 1 / -1; }
 img { max-width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.85rem; color: #555; }

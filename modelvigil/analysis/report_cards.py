@@ -25,6 +25,13 @@ def summary_cards(head: Headline, t: Thresholds) -> str:
         else ""
     )
     latency = "–" if head.server_latency_p95_ms is None else f"{head.server_latency_p95_ms:,.1f} ms"
+    if not head.predictions:  # nothing judged: grey, never the green of a healthy range
+        return (
+            "<div class='cards'>"
+            + card("Verdict", "no data", "no prediction records in this range: nothing was judged", "muted")
+            + card("Predictions", "0", "check the deployment and the range", "muted")
+            + "</div>"
+        )
     return (
         "<div class='cards'>"
         + "".join(
