@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments, worker_command
 from flows import PREFECT_DEFAULTS
 from modelvigil.service.embedded import wait_for_health
+from modelvigil.terminal import CANNOT_LISTEN, NO_STORE
 
 STOP_GRACE_S = 7.0  # then SIGKILL: all of `up` is gone within 10 s of Ctrl-C or SIGTERM
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/modelvigil_prefect"
@@ -64,9 +66,38 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def _port_taken(host: str, port: int) -> bool:
+    """Whether something listens there already (as uvicorn binds: address reuse allowed, so a
+    socket lingering in TIME_WAIT is not taken for a server)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _up(args: argparse.Namespace) -> int:
     database = args.database_url or os.environ.get("MODELVIGIL_PREFECT_DATABASE_URL", DEFAULT_DATABASE)
-    _create_database(database)
+    # Checked first: with another server on the port, the health check below would pass on it and
+    # the deployments would be applied there.
+    if _port_taken(args.host, args.port):
+        print(
+            f"error: {args.host}:{args.port} is in use (another Prefect server?): stop it, or choose --port",
+            file=sys.stderr,
+        )
+        return CANNOT_LISTEN
+    import sqlalchemy as sa
+
+    try:
+        _create_database(database)
+    except sa.exc.SQLAlchemyError as exc:
+        where = sa.engine.make_url(database).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"error: the Prefect server's database at {where} cannot be reached: {reason}", file=sys.stderr)
+        print("  start PostgreSQL there, or name another with --database-url", file=sys.stderr)
+        return NO_STORE
     home = Path(os.environ.get("MODELVIGIL_HOME", Path.home() / ".modelvigil")) / "prefect"
     home.mkdir(parents=True, exist_ok=True)
     api = f"http://{args.host}:{args.port}/api"
@@ -180,13 +211,27 @@ def main(argv: list[str] | None = None) -> int:
         ("up", _up, "local Prefect server on Postgres + worker + apply"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--webhook-url", default=None, help="where alert automations POST")
-        p.add_argument("--cron", default=DeploymentSettings().monitoring_cron)
-        p.add_argument("--timezone", default=DeploymentSettings().timezone)
+        p.add_argument("--webhook-url", default=None, help="where alert automations POST (default: none)")
+        p.add_argument(
+            "--cron",
+            default=DeploymentSettings().monitoring_cron,
+            help="when the nightly monitoring runs, as cron (default: %(default)s)",
+        )
+        p.add_argument(
+            "--timezone",
+            default=DeploymentSettings().timezone,
+            help="the cron's time zone (default: %(default)s)",
+        )
         if name == "up":
-            p.add_argument("--database-url", default=None, help=f"default {DEFAULT_DATABASE}")
-            p.add_argument("--host", default="127.0.0.1")
-            p.add_argument("--port", type=int, default=4200)
+            p.add_argument(
+                "--database-url", default=None, help=f"the server's database (default: {DEFAULT_DATABASE})"
+            )
+            p.add_argument(
+                "--host", default="127.0.0.1", help="where the Prefect UI listens (default: %(default)s)"
+            )
+            p.add_argument(
+                "--port", type=int, default=4200, help="the Prefect UI's port (default: %(default)s)"
+            )
             p.add_argument(
                 "--worker-limit",
                 type=_positive,

@@ -432,3 +432,41 @@ def test_a_worker_limit_that_is_not_a_positive_whole_number_is_refused(limit, ca
 def test_the_worker_takes_as_many_runs_as_its_limit():
     assert worker_command()[-2:] == ["--type", "process"]  # no limit: Prefect's default
     assert worker_command("pool-b", 2)[-6:] == ["--pool", "pool-b", "--type", "process", "--limit", "2"]
+
+
+def _up_fails(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deployments", "up", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_up_on_a_port_in_use_says_so_and_applies_nothing():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _up_fails("--port", str(port))
+    assert out.returncode == 7, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port} is in use" in lines[0] and "--port" in lines[0]
+    assert "Prefect UI" not in out.stdout and "deployment " not in out.stdout  # nothing applied
+
+
+def test_up_with_an_unreachable_database_is_two_lines_and_hides_the_password():
+    out = _up_fails(
+        "--port", str(free_port()), "--database-url", "postgresql+asyncpg://me:s3cret@127.0.0.1:1/x"
+    )
+    assert out.returncode == 6, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 2 and "cannot be reached" in lines[0] and "127.0.0.1:1" in lines[0]
+    assert "s3cret" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_every_up_option_says_what_it_is_and_its_default():
+    out = subprocess.run(
+        [sys.executable, "-m", "deployments", "up", "--help"], capture_output=True, text=True, timeout=60
+    )
+    text = " ".join(out.stdout.split())
+    for option in ("--cron", "--timezone", "--host", "--port", "--database-url"):
+        assert option in text
+    assert "(default: 127.0.0.1)" in text and "(default: 4200)" in text and "time zone" in text
