@@ -667,3 +667,31 @@ def test_the_distribution_plot_draws_every_window_value_where_it_was_even_in_a_r
     assert feature_distribution(
         a, MonitoringConfig().thresholds, "balance", tmp_path / "balance.png"
     ).exists()
+
+
+def test_a_time_plot_marks_only_the_alerts_about_what_it_shows():
+    import matplotlib.pyplot as plt
+
+    from modelvigil.analysis.plot_style import marks
+
+    rng = np.random.default_rng(17)
+    n = 2_000
+    truth = rng.integers(0, 2, n)
+    right = rng.random(n) < np.where(np.arange(n) < 1_000, 0.95, 0.6)  # accuracy falls, nothing drifts
+    a = analyse(
+        record_frame(np.where(right, truth, 1 - truth), truth, x=rng.normal(size=n)),
+        pd.DataFrame(),
+        MonitoringConfig(window_size=200),
+    )
+    accuracy_windows = {x.window for x in a.alerts if x.kind is AlertKind.accuracy}
+    assert accuracy_windows and not [x for x in a.alerts if x.kind is AlertKind.drift]
+
+    def spans(**which) -> int:
+        fig, ax = plt.subplots()
+        marks(ax, a, "test", **which)
+        drawn = sum(1 for p in ax.patches if p.get_gid() == "alert-span")
+        plt.close(fig)
+        return drawn
+
+    assert spans(kinds=["accuracy"]) == len(accuracy_windows)
+    assert spans(kinds=["latency"]) == 0 and spans(metrics=["psi"]) == 0

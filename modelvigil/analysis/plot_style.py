@@ -4,6 +4,7 @@ alert marks, legends and saving, so that all of them read alike."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -63,19 +64,25 @@ def threshold(ax: plt.Axes, value: float, data_max: float, label: str, above_is_
         ax.set_title(f"{ax.get_title()}\n({label} {value:g}, far above)", fontsize=11)
 
 
-def marks(ax: plt.Axes, a: Analysis) -> None:
-    """The reference period shaded grey and alerting windows red, on every time plot."""
-    if a.reference_span_ms is not None:
-        low, high = times(np.array(a.reference_span_ms))
-        ax.axvspan(low, high, color=REFERENCE_COLOR, alpha=0.5, lw=0, label="reference", zorder=0)
-    alerting = sorted({al.window for al in a.alerts})
+def marks(
+    ax: plt.Axes, a: Analysis, what: str, kinds: Iterable[str] = (), metrics: Iterable[str] = ()
+) -> None:
+    """The reference period shaded grey and, red, the windows with an alert about what this plot
+    shows (`kinds` of alert, or alerts by `metrics`): a drift alert is not drawn on the latency plot."""
+    alerting = sorted(
+        {al.window for al in a.alerts if str(al.kind) in set(kinds) or al.metric in set(metrics)}
+    )
     spans = a.windows.set_index("window")
     for i, window in enumerate(alerting):
         if window in spans.index:
             low, high = times(spans.loc[window, ["start_ms", "end_ms"]].to_numpy(dtype="int64"))
             ax.axvspan(
-                low, high, color=ALERT_COLOR, alpha=0.45, lw=0, zorder=0, label="alert" if i == 0 else None
-            )
+                low, high, color=ALERT_COLOR, alpha=0.45, lw=0, zorder=0,
+                label=f"{what} alert" if i == 0 else None, gid="alert-span",
+            )  # fmt: skip
+    if a.reference_span_ms is not None:  # over any alert span: the reference stays visible
+        low, high = times(np.array(a.reference_span_ms))
+        ax.axvspan(low, high, color=REFERENCE_COLOR, alpha=0.5, lw=0, label="reference", zorder=0)
 
 
 def legend(ax: plt.Axes, loc: str = "best") -> None:
@@ -112,5 +119,3 @@ def window_bars(ax: plt.Axes, w: pd.DataFrame, values: pd.Series | np.ndarray, *
 
 def middles(w: pd.DataFrame) -> pd.Series:
     return times((w["start_ms"] + w["end_ms"]) / 2)
-
-

@@ -58,7 +58,7 @@ def latency_over_time(a: Analysis, t: Thresholds, path: Path) -> Path | None:
         ax.plot(x, per_bin["p50"], label="p50")
         ax.plot(x, per_bin["p95"], label="p95")
         highest = float(per_bin["high"].max())
-    marks(ax, a)
+    marks(ax, a, "latency", kinds=["latency"])
     threshold(ax, t.max_p95_latency_ms, highest, "p95 limit")
     ax.set(ylabel="server latency (ms, end - start)")
     time_axis(ax)
@@ -66,19 +66,19 @@ def latency_over_time(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def _measured(a: Analysis, column: str, name: str) -> tuple | None:
+def _measured(a: Analysis, column: str, name: str, kind: str) -> tuple | None:
     """The windows where `column` was measured, and a figure for them with the reference and the
     alerts marked: (fig, ax, windows, their middles); None when no window has it."""
     w = a.windows.dropna(subset=[column]) if column in a.windows else a.windows.iloc[:0]
     if w.empty:
         return None
     fig, ax = figure(PLOTS[name])
-    marks(ax, a)
+    marks(ax, a, kind, kinds=[kind])
     return fig, ax, w, middles(w).to_numpy()
 
 
 def accuracy_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
-    drawn = _measured(a, "accuracy", "accuracy_band")
+    drawn = _measured(a, "accuracy", "accuracy_band", "accuracy")
     if drawn is None:
         return None
     fig, ax, w, x = drawn
@@ -105,7 +105,7 @@ def accuracy_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
 def error_band(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     """A regression's MAE per window, the reference's MAE and the band noise alone keeps a window
     of that many labels within (95%)."""
-    drawn = _measured(a, "mae", "error_band")
+    drawn = _measured(a, "mae", "error_band", "error")
     if drawn is None:
         return None
     fig, ax, w, x = drawn
@@ -147,10 +147,12 @@ def latency_distribution(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def _bars_per_window(a: Analysis, name: str, values: pd.Series, color: str, ylabel: str) -> tuple:
-    """A time plot of one bar per window (as wide as the window), the reference and alerts marked."""
+def _bars_per_window(
+    a: Analysis, name: str, values: pd.Series, color: str, ylabel: str, alert_kinds: tuple[str, ...] = ()
+) -> tuple:
+    """A time plot of one bar per window (as wide as the window), the reference and its alerts marked."""
     fig, ax = figure(PLOTS[name])
-    marks(ax, a)
+    marks(ax, a, name.replace("_", " "), kinds=alert_kinds)
     window_bars(ax, a.windows, values.fillna(0), color=color)
     ax.set(ylabel=ylabel)
     time_axis(ax)
@@ -169,7 +171,12 @@ def label_coverage(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     if a.windows.empty:
         return None
     fig, ax = _bars_per_window(
-        a, "label_coverage", a.windows["label_coverage"], "tab:purple", "share with ground truth"
+        a,
+        "label_coverage",
+        a.windows["label_coverage"],
+        "tab:purple",
+        "share with ground truth",
+        ("coverage",),
     )
     ax.axhline(t.min_label_coverage, color="tab:red", ls="--", lw=1, label=f"floor {t.min_label_coverage:g}")
     ax.set(ylim=(0, 1.05))
@@ -182,7 +189,7 @@ def prediction_mix(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     if not shares:
         return None
     fig, ax = figure(PLOTS["prediction_mix"])
-    marks(ax, a)
+    marks(ax, a, "prediction mix", metrics=["prediction_js", "prediction_chi2", "prediction_psi"])
     bottom = np.zeros(len(a.windows))
     for i, column in enumerate(shares):
         values = a.windows[column].fillna(0).to_numpy(dtype=float)
@@ -245,7 +252,7 @@ def drift_over_time(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     drifted = [f for f in worst.index if f in {al.subject for al in a.alerts if al.metric == "psi"}]
     shown = (drifted or list(worst.index))[:DRIFT_LINES]
     fig, ax = figure(PLOTS["drift_over_time"])
-    marks(ax, a)
+    marks(ax, a, "feature drift", metrics=["psi"])
     for feature in shown:
         rows = drift[drift["feature"] == feature]
         ax.plot(middles(rows).to_numpy(), rows["psi"], marker="o", ms=4, label=feature)
