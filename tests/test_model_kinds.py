@@ -695,3 +695,37 @@ def test_a_time_plot_marks_only_the_alerts_about_what_it_shows():
 
     assert spans(kinds=["accuracy"]) == len(accuracy_windows)
     assert spans(kinds=["latency"]) == 0 and spans(metrics=["psi"]) == 0
+
+
+def test_classes_are_their_values_whatever_the_column_type():
+    from modelvigil.analysis.calculators.classification import class_keys
+
+    index = [4, 5, 6, 7]
+    whole = class_keys(pd.Series([1.0, np.nan, 0.0, 2.0], index=index))
+    assert whole.tolist() == [1, None, 0, 2] and whole.dtype == object and whole.index.tolist() == index
+    assert all(type(v) is int for v in whole.dropna())
+    fractions = pd.Series([0.5, 1.0, np.nan, 2.0], index=index)
+    assert class_keys(fractions) is fractions  # a regression's values stay numbers
+    integers, flags = pd.Series([3, 1, 2, 3]), pd.Series([True, False, True, True])
+    assert class_keys(integers) is integers and class_keys(flags) is flags
+    mixed = class_keys(pd.Series([1.0, "a", None, np.nan, np.int64(4), True], dtype=object))
+    assert mixed.tolist() == [1, "a", None, None, 4, True] and mixed.dtype == object
+    assert type(mixed.iloc[4]) is int
+
+
+def test_per_class_rates_equal_scikit_learns_and_an_unseen_class_is_zero():
+    from collections import Counter
+
+    from modelvigil.analysis.calculators.classification import rates
+
+    rng = np.random.default_rng(18)
+    actual = rng.choice(["a", "b", "c"], 500)
+    predicted = np.where(rng.random(500) < 0.7, actual, rng.choice(["a", "b"], 500))
+    got = rates(Counter(zip(actual.tolist(), predicted.tolist(), strict=True)), ["a", "b", "c", "d"])
+    for c in ("a", "b", "c"):
+        kw = {"labels": [c], "average": None, "zero_division": 0}
+        want = (precision_score(actual, predicted, **kw)[0], recall_score(actual, predicted, **kw)[0],
+                f1_score(actual, predicted, **kw)[0])  # fmt: skip
+        assert got[c] == pytest.approx(want)
+    assert got["d"] == (0.0, 0.0, 0.0)  # neither predicted nor seen
+    assert rates(Counter({("a", "b"): 3}), ["a", "b"]) == {"a": (0.0, 0.0, 0.0), "b": (0.0, 0.0, 0.0)}
