@@ -338,8 +338,7 @@ class MetricsStore:
     def live_series(
         self, model_deployment_crn: str, start_ms: int, end_ms: int, step_ms: int
     ) -> tuple[list[tuple[int, str, str, int]], list[tuple[int, str, float]]]:
-        """The live counters (see `live_counts`) summed per `step_ms` bucket: (bucket start,
-        metric, label, count) and (bucket start, metric, sum)."""
+        """The live counters summed per `step_ms` bucket (see `live_counts.read`)."""
         with self._connect(write=False) as conn:
             return live_counts.read(conn, self._count_live, model_deployment_crn, start_ms, end_ms, step_ms)
 
