@@ -24,8 +24,10 @@ from tasks.runners import probe_scheduler, shared_cluster
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 # Timings and where each run wrote; the windows are compared below, without their times.
+# deployment_crn: each side has a home, and a deployment, of its own.
 UNEQUAL_SUMMARY = {"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "scoring_seconds",
-                   "requests_per_second", "output_dir", "failing_uuids", "windows"}  # fmt: skip
+                   "requests_per_second", "output_dir", "failing_uuids", "windows",
+                   "deployment_crn"}  # fmt: skip
 LEDGER = ["request_no", "idempotency_key", "rows_sent", "n_predictions", "predictions", "status", "attempts"]
 
 
