@@ -92,6 +92,8 @@ def test_a_page_ends_after_its_character_budget_however_few_records(store):
 def test_bad_page_arguments_are_refused_with_the_reason(store):
     with pytest.raises(ValueError, match="page_token"):
         store.read_metrics_page(DEP, page_token="12;DROP")
+    with pytest.raises(ValueError, match="page_token"):  # an id past a BIGINT: refused, not a 500
+        store.read_metrics_page(DEP, page_token=f"1.{2**63}.2")
     with pytest.raises(ValueError, match="page size"):
         store.read_metrics_page(DEP, page_size=0)
 

@@ -28,6 +28,7 @@ MAX_PAGE = 10_000
 PAGE_BUDGET_CHARS = 8_000_000
 TOKEN_PATTERN = r"^[0-9]{1,16}\.[0-9]{1,19}\.[0-9]{1,16}$"
 _TOKEN = re.compile(TOKEN_PATTERN)
+_MAX_ID = 2**63 - 1  # a record id is a BIGINT
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,10 @@ def parse_token(token: str | None) -> Cursor | None:
         return None
     if not _TOKEN.match(token):
         raise ValueError(f"page_token {token[:40]!r} is not one this service gave out")
-    start, id_, end = token.split(".")
-    return Cursor(int(start), int(id_), int(end))
+    start, id_, end = (int(part) for part in token.split("."))
+    if id_ > _MAX_ID:  # 19 digits may pass a BIGINT: the database would fail, not say why
+        raise ValueError(f"page_token {token[:40]!r} is not one this service gave out")
+    return Cursor(start, id_, end)
 
 
 def read_page(conn: Connection, where: Any, after: Cursor | None, limit: int, end_ms: int) -> MetricsPage:
