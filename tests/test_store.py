@@ -229,6 +229,22 @@ def test_a_key_reused_with_another_request_is_a_conflict_not_a_replay(store):
     assert store.count(DEP) == 2
 
 
+def test_an_aggregate_key_of_the_longest_allowed_length_is_kept_and_replays(store):
+    key = "k" * 200  # the longest Idempotency-Key the API takes (the store adds its prefix)
+    args = ({"accuracy": 0.9}, 1, 2)
+    assert store.record_aggregate(*args, model_deployment_crn=DEP, idempotency_key=key, request_hash="a" * 64)
+    assert not store.record_aggregate(
+        *args, model_deployment_crn=DEP, idempotency_key=key, request_hash="a" * 64
+    )
+    with pytest.raises(IdempotencyConflict):
+        store.record_aggregate(*args, model_deployment_crn=DEP, idempotency_key=key, request_hash="b" * 64)
+    other = "k" * 199 + "j"  # as long, not the same: its own record
+    assert store.record_aggregate(
+        *args, model_deployment_crn=DEP, idempotency_key=other, request_hash="a" * 64
+    )
+    assert len(store.read_aggregates_frame(DEP, 0, 10)) == 2
+
+
 def test_an_aggregate_key_reused_with_another_aggregate_is_a_conflict(store):
     assert (
         store.record_aggregate(

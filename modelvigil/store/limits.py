@@ -7,6 +7,7 @@ what is already there, and every deployment keeps reading. Keys and values are b
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterable
 
@@ -45,3 +46,10 @@ class DelayedKeys:
                 f"{MAX_DELAYED_KEYS}; this call would add {len(adding)} more ({adding[:5]}): "
                 "send the metric under a key the store has, or put several values under one key"
             )
+
+
+def aggregate_key(key: str) -> str:
+    """An aggregate's idempotency key in a namespace of its own (never a prediction's); a key the
+    prefix would push past the column's 200 characters is kept as its digest, still one per key."""
+    named = f"aggregate:{key}"
+    return named if len(named) <= 200 else f"aggregate:sha256:{hashlib.sha256(key.encode()).hexdigest()}"

@@ -24,7 +24,7 @@ from modelvigil.store import live_counts, metrics_pages
 from modelvigil.store.bulk import BulkWrites
 from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
 from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor, rows_statement, unreadable
-from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys
+from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys, aggregate_key
 from modelvigil.store.metrics_pages import MetricsPage
 from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame, metrics_objects
 from modelvigil.store.schema import (
@@ -201,8 +201,7 @@ class MetricsStore:
             "model_build_crn": model_build_crn,
             "model_deployment_crn": model_deployment_crn,
             "prediction_uuid": None,
-            # Own namespace: a prediction's key and an aggregate's key never collide.
-            "idempotency_key": None if idempotency_key is None else f"aggregate:{idempotency_key}",
+            "idempotency_key": None if idempotency_key is None else aggregate_key(idempotency_key),
             "request_hash": request_hash,
             "start_ms": start_ms,
             "end_ms": end_ms,
