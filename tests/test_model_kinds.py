@@ -733,3 +733,23 @@ def test_per_class_rates_equal_scikit_learns_and_an_unseen_class_is_zero():
         assert got[c] == pytest.approx(want)
     assert got["d"] == (0.0, 0.0, 0.0)  # neither predicted nor seen
     assert rates(Counter({("a", "b"): 3}), ["a", "b"]) == {"a": (0.0, 0.0, 0.0), "b": (0.0, 0.0, 0.0)}
+
+
+def test_the_estimated_accuracy_is_held_against_the_reference_as_a_drop_with_its_pvalue():
+    rng = np.random.default_rng(19)
+    n = 3_000
+    truth = rng.integers(0, 2, n)
+    sure = np.where(np.arange(n) < 2_000, 0.45, 0.15)  # the model grows unsure after row 2,000
+    probability = np.clip(np.where(truth == 1, 0.5 + sure, 0.5 - sure) + rng.normal(0, 0.25, n), 0, 1)
+    frame = record_frame((probability >= 0.5).astype(int), pd.Series([None] * n, dtype=object))
+    frame["probability"] = probability
+    frame.loc[:999, "final_label"] = truth[:1_000]  # labels for the reference only
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=250, reference_share=1 / 3))
+    w = a.windows
+    assert w["estimated_drop"].to_numpy() == pytest.approx(
+        (w["reference_accuracy"] - w["estimated_accuracy"]).to_numpy()
+    )
+    steady, unsure = w.iloc[4:8], w.iloc[8:]
+    assert (steady["estimated_drop_pvalue"] > 0.01).all() and (unsure["estimated_drop_pvalue"] < 1e-4).all()
+    assert (unsure["estimated_accuracy"] < steady["estimated_accuracy"].min()).all()
+    assert {x.window for x in a.alerts if x.metric == "estimated_accuracy"} == set(range(8, 12))
