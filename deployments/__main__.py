@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from deployments.definitions import MONITORING, DeploymentSettings, apply_deployments, worker_command
 from flows import PREFECT_DEFAULTS
-from modelvigil.service.embedded import wait_for_health
+from modelvigil.service.embedded import bind, wait_for_health
+from modelvigil.service.listen import CannotListen
 from modelvigil.terminal import CANNOT_LISTEN, NO_STORE
 
 STOP_GRACE_S = 7.0  # then SIGKILL: all of `up` is gone within 10 s of Ctrl-C or SIGTERM
@@ -66,27 +67,16 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _port_taken(host: str, port: int) -> bool:
-    """Whether something listens there already (as uvicorn binds: address reuse allowed, so a
-    socket lingering in TIME_WAIT is not taken for a server)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _up(args: argparse.Namespace) -> int:
     database = args.database_url or os.environ.get("MODELVIGIL_PREFECT_DATABASE_URL", DEFAULT_DATABASE)
     # Checked first: with another server on the port, the health check below would pass on it and
     # the deployments would be applied there.
-    if _port_taken(args.host, args.port):
-        print(
-            f"error: {args.host}:{args.port} is in use (another Prefect server?): stop it, or choose --port",
-            file=sys.stderr,
-        )
+    try:
+        bind(args.host, args.port).close()  # as the service binds: a socket in TIME_WAIT is no server
+    except CannotListen as exc:
+        in_use = isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.EADDRINUSE
+        taken = f"{args.host}:{args.port} is in use (another Prefect server?): stop it, or choose --port"
+        print(f"error: {taken if in_use else exc}", file=sys.stderr)
         return CANNOT_LISTEN
     import sqlalchemy as sa
 
