@@ -120,9 +120,7 @@ def prediction_counts(rows: Iterable[tuple[str, int, Mapping[str, Any]]]) -> Liv
 
 def _confidence(probabilities: list[Any]) -> tuple[int, int]:
     """(confidence in thousandths, summed; rows) over the probabilities that are numbers in [0, 1]."""
-    usable = [
-        p for p in probabilities if isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
-    ]
+    usable = [x for x in map(_number, probabilities) if x is not None and 0.0 <= x <= 1.0]
     return sum(round(1000 * max(p, 1.0 - p)) for p in usable), len(usable)
 
 
