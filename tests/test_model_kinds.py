@@ -753,3 +753,95 @@ def test_the_estimated_accuracy_is_held_against_the_reference_as_a_drop_with_its
     assert (steady["estimated_drop_pvalue"] > 0.01).all() and (unsure["estimated_drop_pvalue"] < 1e-4).all()
     assert (unsure["estimated_accuracy"] < steady["estimated_accuracy"].min()).all()
     assert {x.window for x in a.alerts if x.metric == "estimated_accuracy"} == set(range(8, 12))
+
+
+def _wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's score interval at 95%, written out from its formula."""
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_every_binary_window_column_against_scikit_learn_scipy_and_wilsons_formula():
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(21)
+    n, size = 1_200, 200
+    truth = rng.choice(["no", "yes"], n, p=[0.7, 0.3])
+    right = rng.random(n) < np.where(np.arange(n) < 800, 0.9, 0.6)
+    guess = np.where(right, truth, np.where(truth == "yes", "no", "yes"))
+    guess[1_000:] = np.where(rng.random(200) < 0.8, "yes", guess[1_000:])  # the mix moves at the end
+    labelled = rng.random(n) < 0.75
+    labelled[400:600] = np.arange(200) < 60  # window 2: too few labels to judge
+    frame = record_frame(guess, pd.Series(np.where(labelled, truth, None), dtype=object))
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=size), reference=frame.iloc[:400])
+    assert a.task is Task.binary and a.positive == "yes"
+    reference_mix = [np.sum(guess[:400] == c) for c in ("no", "yes")]
+    for w in range(n // size):
+        row, part = a.windows.iloc[w], slice(w * size, (w + 1) * size)
+        y, p, mine = truth[part], guess[part], labelled[part]
+        share = [np.mean(p == c) for c in ("no", "yes")]
+        assert (row["share_no"], row["share_yes"]) == pytest.approx(share)
+        k = np.sum(p == "yes")
+        assert row["positive_rate"] == pytest.approx(k / size)
+        assert (row["positive_rate_low"], row["positive_rate_high"]) == pytest.approx(_wilson(k, size))
+        counts = [np.sum(p == c) for c in ("no", "yes")]
+        assert row["prediction_js"] == pytest.approx(jensenshannon(counts, reference_mix, base=2))
+        chi2 = stats.chi2_contingency([counts, reference_mix])
+        assert row["prediction_pvalue"] == pytest.approx(chi2.pvalue)
+        if w == 2:
+            for column in ("accuracy", "accuracy_low", "accuracy_high", "precision", "recall", "f1"):
+                assert np.isnan(row[column]), column
+            continue
+        y, p = y[mine], p[mine]
+        kw = {"pos_label": "yes", "zero_division": 0}
+        assert row["accuracy"] == pytest.approx(np.mean(y == p))
+        interval = _wilson(np.sum(y == p), mine.sum())
+        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(interval)
+        assert row["precision"] == pytest.approx(precision_score(y, p, **kw))
+        assert row["recall"] == pytest.approx(recall_score(y, p, **kw))
+        assert row["f1"] == pytest.approx(f1_score(y, p, **kw))
+    assert a.windows["prediction_pvalue"].iloc[5] < 1e-6 < a.windows["prediction_pvalue"].iloc[3]
+    assert [x.window for x in a.alerts if x.metric == "prediction_js"] == [5]
+    assert a.overall["accuracy"] == pytest.approx(np.mean(truth[labelled] == guess[labelled]))
+
+
+def test_many_classes_show_the_twenty_most_frequent_and_the_rest_as_other():
+    rng = np.random.default_rng(22)
+    n, names = 3_000, [f"c{i:02d}" for i in range(25)]
+    weights = np.linspace(2.0, 0.2, 25)
+    truth = rng.choice(names, n, p=weights / weights.sum())
+    guess = np.where(rng.random(n) < 0.7, truth, rng.choice(names, n))
+    a = analyse(record_frame(guess, truth), pd.DataFrame(), MonitoringConfig(window_size=1_000))
+    assert a.task is Task.multiclass and a.positive is None
+    predicted = pd.Series(guess).value_counts()
+    shown = sorted(predicted.index[:20])
+    shares = [c.removeprefix("share_") for c in a.windows.columns if c.startswith("share_")]
+    assert shares == [*shown, "(other)"]
+    for w in range(3):
+        p, y = guess[w * 1_000 : (w + 1) * 1_000], truth[w * 1_000 : (w + 1) * 1_000]
+        row = a.windows.iloc[w]
+        assert row["share_(other)"] == pytest.approx(np.mean(~np.isin(p, shown)))
+        assert row[f"share_{shown[3]}"] == pytest.approx(np.mean(p == shown[3]))
+        kw = {"labels": names, "average": "macro", "zero_division": 0}
+        assert row["precision"] == pytest.approx(precision_score(y, p, **kw))
+        assert row["recall"] == pytest.approx(recall_score(y, p, **kw))
+        assert row["f1"] == pytest.approx(f1_score(y, p, **kw))
+    actual_shown = sorted(pd.Series(truth).value_counts().index[:20])
+    fold = lambda v, keep: np.where(np.isin(v, keep), v, "(other)")  # noqa: E731
+    want = pd.crosstab(fold(truth, actual_shown), fold(guess, shown))
+    grid = a.confusion
+    assert grid.index.tolist() == [*actual_shown, "(other)"] and grid.columns.tolist() == [*shown, "(other)"]
+    want = want.reindex(index=grid.index, columns=grid.columns, fill_value=0)
+    assert (grid.to_numpy() == want.to_numpy()).all()
+    assert int(grid.to_numpy().sum()) == n
+    per_class = a.per_class.set_index("class")
+    assert per_class.index.tolist() == names  # the table keeps every class
+    kw = {"labels": names, "average": None, "zero_division": 0}
+    assert per_class["labels"].tolist() == [int(np.sum(truth == c)) for c in names]
+    assert per_class["predicted"].tolist() == [int(np.sum(guess == c)) for c in names]
+    assert per_class["precision"].to_numpy() == pytest.approx(precision_score(truth, guess, **kw))
+    assert per_class["recall"].to_numpy() == pytest.approx(recall_score(truth, guess, **kw))
+    assert per_class["f1"].to_numpy() == pytest.approx(f1_score(truth, guess, **kw))

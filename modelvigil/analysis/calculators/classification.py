@@ -117,7 +117,10 @@ class Classification(Calculator):
         min_labels = max(self.context.config.thresholds.min_labels, 1)
         positive = self.context.positive
         classes = self.classes()
-        predicted_classes = self._shown(Counter({c: n for k in keys for c, n in self.mix.get(k, {}).items()}))
+        mix_over_range: Counter = Counter()
+        for key in keys:
+            mix_over_range.update(self.mix.get(key, {}))
+        predicted_classes = self._shown(mix_over_range)
         rows = []
         for key in keys:
             confusion = self.confusion.get(key, Counter())
@@ -164,12 +167,9 @@ class Classification(Calculator):
     @staticmethod
     def _shown(counts: Counter) -> list[object]:
         """Every class, or the `SHOWN_CLASSES` most frequent and OTHER for the rest."""
-        totals: Counter = Counter()
-        for c, n in counts.items():
-            totals[c] += n
-        if len(totals) <= SHOWN_CLASSES:
-            return sorted(totals, key=sort_key)
-        return [*sorted((c for c, _ in totals.most_common(SHOWN_CLASSES)), key=sort_key), OTHER]
+        if len(counts) <= SHOWN_CLASSES:
+            return sorted(counts, key=sort_key)
+        return [*sorted((c for c, _ in counts.most_common(SHOWN_CLASSES)), key=sort_key), OTHER]
 
     def total_confusion(self) -> Counter:
         total: Counter = Counter()
