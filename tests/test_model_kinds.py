@@ -845,3 +845,86 @@ def test_many_classes_show_the_twenty_most_frequent_and_the_rest_as_other():
     assert per_class["precision"].to_numpy() == pytest.approx(precision_score(truth, guess, **kw))
     assert per_class["recall"].to_numpy() == pytest.approx(recall_score(truth, guess, **kw))
     assert per_class["f1"].to_numpy() == pytest.approx(f1_score(truth, guess, **kw))
+
+
+def test_every_numeric_drift_column_against_the_reference_deciles_scipys_ks_and_a_z_test():
+    rng = np.random.default_rng(23)
+    n, size = 2_000, 250
+    x = rng.normal(0, 1, n) + np.where(np.arange(n) >= 1_250, 0.6, 0.0)
+    x[rng.random(n) < np.where(np.arange(n) >= 1_250, 0.25, 0.05)] = np.nan
+    truth = rng.integers(0, 2, n)
+    frame = record_frame(truth, truth, x=x)
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=size), reference=frame.iloc[:500])
+    drift = a.drift[a.drift["feature"] == "x"].set_index("window")
+    ref = x[:500][np.isfinite(x[:500])]
+    ref_nan = 1 - ref.size / 500
+    edges = np.quantile(ref, np.linspace(0.1, 0.9, 9))
+    expected = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=10) / ref.size
+    for w in range(n // size):
+        part = x[w * size : (w + 1) * size]
+        present = part[np.isfinite(part)]
+        row = drift.loc[w]
+        assert row["kind"] == "numeric"
+        counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=10)
+        actual = (counts + 0.5) / (counts.sum() + 5.0)
+        assert row["psi"] == pytest.approx(np.sum((actual - expected) * np.log(actual / expected)))
+        n_eff = 1 / (1 / present.size + 1 / ref.size)
+        assert row["psi_critical"] == pytest.approx(stats.chi2.ppf(1 - 1e-4, 9) / n_eff)
+        exact = stats.ks_2samp(present, ref)
+        assert row["ks"] == pytest.approx(exact.statistic, abs=0.02)
+        share = 1 - present.size / size
+        assert (row["nan_share"], row["reference_nan_share"]) == pytest.approx((share, ref_nan))
+        pooled = (share * size + ref_nan * 500) / (size + 500)
+        z = (share - ref_nan) / np.sqrt(pooled * (1 - pooled) * (1 / size + 1 / 500))
+        assert row["nan_pvalue"] == pytest.approx(stats.norm.sf(z))
+        for column in ("js", "chi2_pvalue", "unseen_share"):
+            assert np.isnan(row[column]), column
+    assert (drift.loc[5:, "ks_pvalue"] < 1e-3).all() and (drift.loc[2:4, "ks_pvalue"] > 1e-3).all()
+    assert {x.window for x in a.alerts if x.kind is AlertKind.missing} == set(range(5, 8))
+    assert {x.window for x in a.alerts if x.metric == "psi"} == set(range(5, 8))
+
+
+def test_every_categorical_drift_column_and_new_categories_named_up_to_twenty():
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(24)
+    n, size = 1_600, 200
+    colour = rng.choice(["x", "y", "z"], n, p=[0.5, 0.3, 0.2]).astype(object)
+    late = np.arange(n) >= 1_000
+    news = [f"n{i:02d}" for i in range(30)]
+    colour[late] = np.where(rng.random(late.sum()) < 0.5, rng.choice(news, late.sum()), colour[late])
+    colour[rng.random(n) < 0.1] = None
+    truth = rng.integers(0, 2, n)
+    frame = record_frame(truth, truth, colour=colour)
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=size), reference=frame.iloc[:400])
+    drift = a.drift[a.drift["feature"] == "colour"].set_index("window")
+    ref = pd.Series(colour[:400]).value_counts()
+    for w in range(n // size):
+        part = pd.Series(colour[w * size : (w + 1) * size])
+        present = part.dropna()
+        window = present.value_counts()
+        unseen = int((~present.isin(ref.index)).sum())
+        cats = [c for c in ref.index if window.get(c, 0) or ref[c]]
+        counts = np.array([window.get(c, 0) for c in cats] + ([unseen] if unseen else []), dtype=float)
+        reference = np.array([ref[c] for c in cats] + ([0] if unseen else []), dtype=float)
+        row = drift.loc[w]
+        assert row["kind"] == "categorical"
+        assert row["unseen_share"] == pytest.approx(unseen / present.size)
+        assert row["js"] == pytest.approx(jensenshannon(counts, reference, base=2))
+        assert row["chi2_pvalue"] == pytest.approx(stats.chi2_contingency([counts, reference]).pvalue)
+        n_eff = 1 / (1 / present.size + 1 / ref.sum())
+        assert row["psi_critical"] == pytest.approx(stats.chi2.ppf(1 - 1e-4, counts.size - 1) / n_eff)
+        assert row["nan_share"] == pytest.approx(part.isna().mean())
+        assert row["reference_nan_share"] == pytest.approx(pd.Series(colour[:400]).isna().mean())
+        assert np.isnan(row["ks"]) and np.isnan(row["ks_pvalue"])
+        labels, ref_counts, counted = a.sketch.category_counts[("colour", w)]
+        assert labels[:3] == list(ref.index) and labels[3] == "(other)"
+        assert counted[:3].tolist() == [window.get(c, 0) for c in ref.index] and counted[3] == 0
+        named = dict(zip(labels[4:], counted[4:], strict=True))
+        assert sum(named.values()) == unseen and ref_counts[4:].sum() == 0
+        new = window[~window.index.isin(ref.index)]
+        by_name = {k.removesuffix(" (new)"): v for k, v in named.items() if k.endswith(" (new)")}
+        assert len(by_name) == min(20, new.size) and all(new[k] == v for k, v in by_name.items())
+        rest = named.get("(unseen)", 0)
+        assert rest == unseen - sum(by_name.values()) and (rest > 0) == (new.size > 20)
+    assert {x.window for x in a.alerts if x.subject == "colour" and x.metric == "psi"} == set(range(5, 8))
