@@ -928,3 +928,92 @@ def test_every_categorical_drift_column_and_new_categories_named_up_to_twenty():
         rest = named.get("(unseen)", 0)
         assert rest == unseen - sum(by_name.values()) and (rest > 0) == (new.size > 20)
     assert {x.window for x in a.alerts if x.subject == "colour" and x.metric == "psi"} == set(range(5, 8))
+
+
+def _calls_frame(rng: np.random.Generator, calls: int, rows_per_call: np.ndarray) -> pd.DataFrame:
+    """Records of `calls` requests, each of its `rows_per_call` rows (`row` 0, 1, ...) sharing the
+    call's start and end; whole-millisecond latencies; labels for some rows, a few unusable."""
+    start = 1_700_000_000_000 + np.cumsum(rng.integers(1, 4_000, calls))
+    latency = rng.integers(5, 300, calls)
+    call = np.repeat(np.arange(calls), rows_per_call)
+    n = call.size
+    label = np.where(rng.random(n) < 0.6, rng.integers(0, 2, n), None).astype(object)
+    label[rng.random(n) < 0.05] = {"not": "a label"}
+    return pd.DataFrame({
+        "prediction_uuid": [f"u{i}" for i in range(n)],
+        "row": np.concatenate([np.arange(k) for k in rows_per_call]),
+        "start_ms": start[call], "end_ms": (start + latency)[call],
+        "prediction": rng.integers(0, 2, n), "final_label": label,
+    })  # fmt: skip
+
+
+def test_traffic_columns_latency_percentiles_coverage_and_the_latency_over_time():
+    rng = np.random.default_rng(25)
+    frame = _calls_frame(rng, 6_200, rng.integers(1, 4, 6_200))
+    size = 150  # about 75 calls a window: p99 sits between its two largest latencies
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=size), reference=frame.iloc[:1_500])
+    first = frame["row"].to_numpy() == 0
+    latency = (frame["end_ms"] - frame["start_ms"]).to_numpy(dtype=float)
+    arrived = frame["final_label"].notna().to_numpy()
+    usable = np.array([v is not None and not isinstance(v, dict) for v in frame["final_label"]])
+    windows = a.windows
+    assert len(windows) == -(-len(frame) // size)
+    for w in (0, 1, 9, 10, len(windows) - 1):
+        part = slice(w * size, (w + 1) * size)
+        row, mine = windows.iloc[w], latency[part][first[part]]
+        assert (row["start_ms"], row["end_ms"]) == (
+            frame["start_ms"][part].min(),
+            frame["end_ms"][part].max(),
+        )
+        assert (row["predictions"], row["requests"]) == (len(frame[part]), first[part].sum())
+        for q in (50, 95, 99):
+            assert row[f"latency_p{q}_ms"] == pytest.approx(np.percentile(mine, q)), q
+        assert row["label_coverage"] == pytest.approx(arrived[part].mean())
+        assert row["n_labelled"] == usable[part].sum()
+    span = (frame["start_ms"][:1_500].min(), frame["start_ms"][:1_500].max())
+    starts = frame["start_ms"].groupby(np.arange(len(frame)) // size)
+    fitted_on = (starts.min() >= span[0]) & (starts.max() <= span[1])
+    assert windows["in_reference"].tolist() == fitted_on.tolist() and 5 < fitted_on.sum() < 11
+    overall = a.overall
+    assert (overall["predictions"], overall["requests"], overall["labelled"]) == (
+        len(frame),
+        first.sum(),
+        usable.sum(),
+    )
+    assert overall["label_coverage"] == pytest.approx(arrived.mean())
+    for q in (50, 95, 99):
+        assert overall[f"latency_p{q}_ms"] == pytest.approx(np.percentile(latency[first], q))
+    # The scatter keeps the first 5,001 calls, numbered afresh.
+    calls = frame[first]
+    assert a.sketch.calls.index.tolist() == list(range(5_001))
+    assert a.sketch.calls["start_ms"].tolist() == calls["start_ms"].iloc[:5_001].tolist()
+    assert a.sketch.calls["latency_ms"].tolist() == latency[first][:5_001].tolist()
+    # Latency over time: 200 equal bins of the range, each at its calls' mean time.
+    low, high = frame["start_ms"].min(), frame["end_ms"].max()
+    where = np.clip(np.searchsorted(np.linspace(low, high, 201), calls["start_ms"], side="right") - 1, 0, 199)
+    want = pd.DataFrame({"b": where, "t": calls["start_ms"].to_numpy(dtype=float), "v": latency[first]})
+    want = want.groupby("b").agg(
+        t=("t", "mean"), p50=("v", lambda v: np.percentile(v, 50)), p95=("v", lambda v: np.percentile(v, 95)),
+        low=("v", "min"), high=("v", "max"),
+    )  # fmt: skip
+    got = a.sketch.latency_bins
+    assert got.columns.tolist() == ["t", "p50", "p95", "low", "high"] and len(got) == len(want)
+    assert got.to_numpy() == pytest.approx(want.to_numpy())
+
+
+def test_records_without_the_first_row_of_any_call_have_no_latency():
+    rng = np.random.default_rng(26)
+    frame = _calls_frame(rng, 300, np.full(300, 2))
+    frame = frame[frame["row"] == 1].reset_index(drop=True)
+    a = analyse(frame, pd.DataFrame(), MonitoringConfig(window_size=100))
+    assert a.sketch.calls.empty and a.sketch.calls.columns.tolist() == ["start_ms", "latency_ms"]
+    assert a.windows["requests"].isna().all() and a.windows["latency_p95_ms"].isna().all()
+    assert a.windows["predictions"].tolist() == [100, 100, 100]
+    assert a.overall["requests"] == 0 and a.overall["latency_p50_ms"] is None
+    assert a.sketch.latency_bins.empty and a.sketch.latency_bins.columns.tolist() == [
+        "t",
+        "p50",
+        "p95",
+        "low",
+        "high",
+    ]
