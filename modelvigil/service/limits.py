@@ -1,52 +1,134 @@
-"""The body size limit, enforced before any route reads a body: 413 whether a length is declared or not."""
+"""Limits on request bodies, enforced before any route reads one.
+
+- Only a route that takes a body gets one read: a body sent to `/health`, an unknown path, the
+  schema or a GET route is never buffered (the route answers; uvicorn drops what else comes).
+- Its size: 413 over the limit, whether a length is declared or not.
+- Its time: 408 when the whole body has not arrived `timeout_s` after the headers, so a caller
+  that announces megabytes and stalls holds nothing for long.
+- Bodies held at once: 503 (with Retry-After, which callers retry) when the bodies being read or
+  handled would pass `budget` bytes together, so many big calls at once cannot grow the service
+  without bound.
+"""
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
+import asyncio
+import time
+
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelvigil.service.errors import failure
 
-class LimitBodySize:
-    """Refuse bodies over the limit (413) before any route reads them, declared length or not."""
+_NO_BODY = {"GET", "HEAD", "OPTIONS"}
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+
+class LimitBodies:
+    def __init__(self, app: ASGIApp, limit: int, budget: int, timeout_s: float) -> None:
+        self.app, self.limit, self.budget, self.timeout_s = app, limit, budget, timeout_s
+        self.held = 0  # bytes of the bodies read or being read now (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if not _takes_body(scope):
+            await self.app(scope, _without_body(receive), send)
             return
+        declared = dict(scope["headers"]).get(b"content-length")
+        claim = int(declared) if declared is not None and declared.isdigit() else 0
+        if claim > self.limit:
+            await self._refuse(413, f"request body over the limit of {self.limit} bytes", scope, send)
+            return
+        if self.held + claim > self.budget:
+            await self._busy(scope, send)
+            return
+        self.held += claim
+        claimed = [claim]  # this request's share of `held`, grown by `_read`
+        try:
+            body = await self._read(scope, receive, send, claimed)
+            if body is None:
+                return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+        finally:
+            self.held -= claimed[0]
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, claimed: list[int]) -> bytes | None:
+        """The whole body, or None once a refusal has been sent. `claimed[0]` bytes are already
+        held; a body longer than declared, or of undeclared length, claims more as it comes."""
+        deadline = time.monotonic() + self.timeout_s
         chunks: list[bytes] = []
         size = 0
         more = True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                await self._refuse(408, f"request body took over {self.timeout_s:g} s to arrive", scope, send)
+                return None
             if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
+                return None  # the caller went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
             if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
+                await self._refuse(413, f"request body over the limit of {self.limit} bytes", scope, send)
+                return None
+            if size > claimed[0]:
+                if self.held + size - claimed[0] > self.budget:
+                    await self._busy(scope, send)
+                    return None
+                self.held += size - claimed[0]
+                claimed[0] = size
+            chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
+        return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+    async def _busy(self, scope: Scope, send: Send) -> None:
+        await self._refuse(
+            503, "the service is receiving too many large bodies at once: retry shortly", scope, send,
+            {"Retry-After": "1"},
+        )  # fmt: skip
 
-        await self.app(scope, replay, send)
+    @staticmethod
+    async def _refuse(
+        status: int, message: str, scope: Scope, send: Send, headers: dict[str, str] | None = None
+    ) -> None:
+        # Connection: close, as the rest of this body is not read: the connection ends with the answer.
+        response = failure(status, message, {"Connection": "close", **(headers or {})})
+        await response(scope, _without_body(_nothing), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"success": False, "error": f"request body over the limit of {self.limit} bytes"}, status_code=413
-        )
-        await response(scope, receive, send)
+
+def _takes_body(scope: Scope) -> bool:
+    """Whether a route of the app takes this request (path and method): only then is a body read."""
+    if scope["method"] in _NO_BODY:
+        return False
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+
+def _without_body(receive: Receive) -> Receive:
+    """An empty body, then `receive`'s messages (a streaming answer waits on it for the caller's
+    disconnect; whatever body bytes it passes on are not kept)."""
+    given = False
+
+    async def empty_then_receive() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return empty_then_receive
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}  # a refusal's answer reads nothing more from the caller

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 MAX_BODY_BYTES = 5 * 1024 * 1024  # CML: requests should stay under 5 MB
 MAX_HEADER_BYTES = 64 * 1024  # a request's headers, counted as they arrive (see `http_limits`)
 HEADER_TIMEOUT_S = 10.0  # for the rest of a request's headers, once a read ended without them
+BODY_TIMEOUT_S = 30.0  # for a whole body once its headers came: 5 MB at 170 KB/s
+BODIES_HELD = 16  # bodies of the largest size the service holds at once (see `limits`)
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class ServiceOptions:
     replicas: int = 8
     queue_timeout_s: float = 30.0
     max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout_s: float = BODY_TIMEOUT_S
+    max_bodies_held_bytes: int = BODIES_HELD * MAX_BODY_BYTES
     # OpenMP threads per model call; 1 is fastest under load on a small machine (see `scoring`).
     model_threads: int = 1
     max_header_bytes: int = MAX_HEADER_BYTES
