@@ -282,6 +282,10 @@ def test_every_calculator_folds_many_blocks_to_what_one_block_gives(kind, window
     ]
     assert [a.value for a in one.alerts] == pytest.approx([a.value for a in many.alerts], rel=1e-12)
     assert one.notes == many.notes and one.overall == pytest.approx(many.overall, nan_ok=True)
+    assert one.sketch.category_counts.keys() == many.sketch.category_counts.keys()
+    for key, (labels, reference, counts) in one.sketch.category_counts.items():
+        other = many.sketch.category_counts[key]  # new categories named alike, whatever the blocks
+        assert labels == other[0] and np.array_equal(reference, other[1]) and np.array_equal(counts, other[2])
     for name in ("residual_counts", "probability_counts"):
         a, b = getattr(one.sketch, name, None), getattr(many.sketch, name, None)
         if isinstance(a, dict):
@@ -475,7 +479,9 @@ def test_a_column_of_many_categories_is_its_top_fifty_and_the_rest():
         expected = np.maximum(reference / reference.sum(), 1e-4)
         assert drift.loc[w, "psi"] == pytest.approx(np.sum((actual - expected) * np.log(actual / expected)))
         assert np.isnan(drift.loc[w, "unseen_share"])
-    assert any("shop" in note and "50" in note for note in a.notes)
+    assert (
+        "feature 'shop': 60 categories; its 50 most frequent are compared, the rest as '(other)'" in a.notes
+    )
 
 
 def test_fifty_categories_are_compared_one_by_one_and_new_ones_named():
@@ -1017,3 +1023,45 @@ def test_records_without_the_first_row_of_any_call_have_no_latency():
         "low",
         "high",
     ]
+
+
+def test_the_missing_share_test_at_its_edges():
+    from modelvigil.analysis.calculators.feature_drift import missing_pvalue
+
+    assert np.isnan(missing_pvalue(0.5, 0, 0.1, 100)) and np.isnan(missing_pvalue(0.5, 100, 0.1, 0))
+    assert missing_pvalue(0.0, 100, 0.0, 400) == 1.0  # never missing, before or now: no rise
+    assert missing_pvalue(1.0, 100, 1.0, 400) == 1.0
+    assert missing_pvalue(0.3, 200, 0.0, 400) < 1e-10 < missing_pvalue(0.01, 200, 0.0, 400) < 0.5
+
+
+def test_features_that_come_and_go_between_blocks_and_a_feature_of_one_category():
+    rng = np.random.default_rng(27)
+    n = 1_200
+    truth = rng.integers(0, 2, n)
+    colour = rng.choice(["red", "blue"], n).astype(object)
+    colour[7] = "green"  # once, in the reference only
+    frame = record_frame(truth, truth, late=np.full(n, np.nan), x=rng.normal(size=n), colour=colour, one="a")
+    frame.loc[600:, "input_data.late"] = rng.normal(size=600)  # absent from the reference: not fitted
+    blocks = [frame.iloc[:400], frame.iloc[400:800].drop(columns=["input_data.x"]), frame.iloc[800:]]
+    config = MonitoringConfig(window_size=200, numeric=["late", "x"], categorical=["colour", "one"])
+    low, high = int(frame["start_ms"].min()), int(frame["end_ms"].max())
+    a = analyse_blocks(lambda: iter(blocks), pd.DataFrame(), config, (low, high))
+    drift = a.drift.set_index(["feature", "window"])
+    assert "late" not in drift.index.get_level_values(0)  # fitted on nothing: not measured
+    assert drift.loc[("x", 2), "nan_share"] == 1.0 and drift.loc[("x", 3), "nan_share"] == 1.0
+    assert np.isnan(drift.loc[("x", 2), "psi"]) and drift.loc[("x", 4), "nan_share"] == 0.0
+    ref = pd.Series(colour[:240]).value_counts()
+    for w in (1, 3):
+        window = pd.Series(colour[w * 200 : (w + 1) * 200]).value_counts()
+        cats = list(ref.index)  # green: a bin of the reference's alone, still compared
+        counts = np.array([window.get(c, 0) for c in cats], dtype=float)
+        expected = ref.to_numpy(dtype=float)
+        n_eff = 1 / (1 / 200 + 1 / 240)
+        assert drift.loc[("colour", w), "psi_critical"] == pytest.approx(stats.chi2.ppf(1 - 1e-4, 2) / n_eff)
+        actual = (counts + 0.5) / (counts.sum() + 1.5)
+        share = np.maximum(expected / expected.sum(), 1e-4)
+        assert drift.loc[("colour", w), "psi"] == pytest.approx(
+            np.sum((actual - share) * np.log(actual / share))
+        )
+    one = drift.loc["one"]
+    assert (one["chi2_pvalue"] == 1.0).all() and (one["js"] == 0.0).all() and (one["psi"] < 1e-6).all()
