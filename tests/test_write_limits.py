@@ -132,3 +132,62 @@ def test_a_key_admitted_by_a_write_that_failed_does_not_slip_past_the_limit(stor
         assert len([c for c in store.read_frame("d").columns if c.startswith(("k", "other"))]) == 60
     finally:
         store.close()
+
+
+def test_concurrent_writers_neither_pass_the_key_limit_nor_count_a_label_twice(store_url):
+    """Writers racing, each with a store of its own (as services on one database are): the 60-key
+    limit holds, and a label posted by many at once is counted once on the live page."""
+    import threading
+
+    from modelvigil.store import live_counts
+
+    first = MetricsStore(store_url)
+    stores = [MetricsStore(store_url) for _ in range(8)]
+    try:
+        first.record_predictions(
+            [
+                PredictionRecord("m", "b", "d", f"u{i}", 1_000 + i, 1_002 + i, {"prediction": [1]})
+                for i in range(5)
+            ]
+        )
+        first.merge_delayed(
+            [("u0", {"final_label": 0, **{f"k{i:02}": i for i in range(MAX_DELAYED_KEYS - 3)}})]
+        )
+        barrier, refused = threading.Barrier(len(stores)), []
+
+        def add_key(store: MetricsStore, n: int) -> None:
+            barrier.wait()
+            try:
+                store.merge_delayed([("u1", {f"new{n}": 1})])
+            except LimitExceeded:
+                refused.append(n)
+
+        threads = [threading.Thread(target=add_key, args=(s, n)) for n, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(refused) == len(stores) - 2  # two keys fitted under the limit, the rest refused
+        keys = [c for c in first.read_frame("d").columns if c.startswith(("k", "new", "final_label"))]
+        assert len(keys) == MAX_DELAYED_KEYS
+        for store in stores:  # a store that knew none of them: its first write of a known key is welcome
+            store.close()
+        stores = [MetricsStore(store_url) for _ in range(8)]
+        assert stores[0].merge_delayed([("u2", {"final_label": 1})]) == 1
+
+        def label(store: MetricsStore, uuid_: str) -> None:
+            barrier.wait()
+            store.merge_delayed([(uuid_, {"final_label": 1})])
+
+        for uuid_ in ("u3", "u4"):
+            threads = [threading.Thread(target=label, args=(s, uuid_)) for s in stores]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        counts, _ = first.live_series("d", 0, 10_000, 10_000)
+        labelled = sum(n for _, metric, _, n in counts if metric == live_counts.LABELLED)
+        assert labelled == 4  # u0, u2, u3, u4: each once, however many posted it at the same time
+    finally:
+        for store in [first, *stores]:
+            store.close()

@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections.abc import Iterable
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from modelvigil.store.errors import LimitExceeded
@@ -19,6 +20,14 @@ from modelvigil.store.schema import DELAYED_KEYS
 MAX_DELAYED_KEYS = 60
 MAX_KEY_CHARS = 200  # the delayed key column's width
 MAX_VALUE_BYTES = 256 * 1024  # one delayed value as JSON: a label list for 50,000 rows fits
+
+# The store's lock for delayed writes, taken before they read anything: on Postgres an advisory
+# lock held to the transaction's end; on SQLite a write that changes nothing, which takes the one
+# write lock (a read first would begin on a snapshot that another writer may already have passed).
+_LOCK = {
+    "postgresql": text("SELECT pg_advisory_xact_lock(5319107334)"),
+    "sqlite": text("DELETE FROM mv_delayed_metrics WHERE 0"),
+}
 
 
 class DelayedKeys:
@@ -32,7 +41,10 @@ class DelayedKeys:
         self._lock = threading.Lock()
 
     def admit(self, conn: Connection, keys: Iterable[str]) -> None:
-        """Raise LimitExceeded, before anything is written, if `keys` would pass the limit."""
+        """Take the store's lock for delayed writes (one at a time, across processes, so two can
+        neither pass the key limit together nor judge a label against one the other replaces),
+        then raise LimitExceeded, before anything is written, if `keys` would pass the limit."""
+        conn.execute(_LOCK[conn.dialect.name])
         new = set(keys) - self._known
         if not new:
             return
@@ -40,7 +52,7 @@ class DelayedKeys:
         with self._lock:
             self._known |= present
         adding = sorted(new - present)
-        if len(present) + len(adding) > MAX_DELAYED_KEYS:
+        if adding and len(present) + len(adding) > MAX_DELAYED_KEYS:
             raise LimitExceeded(
                 f"this store holds {len(present)} distinct delayed metric keys and takes at most "
                 f"{MAX_DELAYED_KEYS}; this call would add {len(adding)} more ({adding[:5]}): "
