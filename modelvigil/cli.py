@@ -36,6 +36,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "--model-name renames the one served model; with --model, name each model to serve instead"
         )
     try:
+        model_names([args.model_name] if args.model_name is not None else [])
+    except ValueError as exc:
+        raise terminal.UsageError(f"--model-name {exc}") from None
+    try:
         models = model_names(args.models or [])
     except ValueError as exc:
         raise terminal.UsageError(f"--model {exc}") from None

@@ -65,7 +65,9 @@ class SimulationConfig(ScaleOut):
         None, description="Model service base URL; empty = configured or embedded."
     )
     model_name: str | None = Field(
-        None, description="Model to discover; default: MODELVIGIL_MODEL_NAME, else the one served here"
+        None,
+        max_length=200,
+        description="Model to discover; default: MODELVIGIL_MODEL_NAME, else the one served here",
     )
     # Ground truth
     label_coverage: float = Field(

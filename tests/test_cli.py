@@ -134,6 +134,12 @@ def test_bad_arguments_get_a_clear_error(settings, cli_env):
     assert out.returncode == 2 and "--model-threads must be >= 1" in out.stderr
     out = run_cli("simulate", "--scenario", "sideways", env=cli_env(settings.home))
     assert out.returncode == 2 and "invalid choice: 'sideways'" in out.stderr
+    # --model-name gets --model's checks: one printable line of at most 200 characters.
+    out = run_cli("serve", "--model-name", "evil\n\x1b[31mred" + "x" * 5_000, env=cli_env(settings.home))
+    assert (
+        out.returncode == 2 and "--model-name 'evil\\n\\x1b[31mred" in out.stderr and "\x1b" not in out.stderr
+    )
+    assert "at most 200 characters" in out.stderr and not (settings.home / "service.json").exists()
 
 
 def test_monitor_an_empty_range_and_bad_times(settings, cli_env, tmp_path):

@@ -524,3 +524,13 @@ def test_added_latency_delays_every_answer_and_not_the_models_own_time(make_serv
     assert answer.status_code == 200 and time.perf_counter() - started >= 0.2
     [record] = svc.store.read_metrics(svc.identity.deployment_crn)["metrics"]
     assert record["endTimeStampMs"] - record["startTimeStampMs"] < 200
+
+
+def test_a_long_name_in_another_script_is_searched_as_the_text_it_is(service):
+    """170 CJK characters are a valid name; sent \\u-escaped, the filter would pass 1,000 characters."""
+    from modelvigil.client.endpoint import ModelEndpoint
+
+    ep = ModelEndpoint.for_service(service.url, api_key=service.identity.api_key.get_secret_value())
+    assert ep.list_models(service.identity.project_id, "模型" * 85) == []  # searched: none has that name
+    [model] = ep.list_models(service.identity.project_id, service.identity.model_name)
+    assert model["crn"] == service.identity.model_crn

@@ -349,7 +349,8 @@ class ModelEndpoint:
     def list_models(self, project_id: str, model_name: str | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"page_size": 100}
         if model_name:
-            params["search_filter"] = json.dumps({"name": model_name})
+            # As the text it is: escaped, a CJK name of 170 characters would pass the filter's 1,000.
+            params["search_filter"] = json.dumps({"name": model_name}, ensure_ascii=False)
         return list(self._pages(self._api(f"/projects/{project_id}/models"), "models", params))
 
     def list_builds(self, project_id: str, model_id: str) -> list[dict[str, Any]]:
