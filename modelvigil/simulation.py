@@ -229,9 +229,12 @@ def accuracy_windows(rows: pd.DataFrame, size: int) -> list[WindowAccuracy]:
     return out
 
 
-# What decides the traffic, its labels and its windows: a rerun under the same simulation id must
-# keep these (it resumes: same idempotency keys, same requests); speed settings may change.
+# What decides the traffic, its labels, its windows and where it goes: a rerun under the same
+# simulation id must keep these (it resumes: same idempotency keys, same requests, same model, and
+# its ledger is the first run's); speed settings may change.
 TRAFFIC_FIELDS = (
+    "model_name",
+    "service_url",
     "requests",
     "rows_per_request",
     "scenario",
@@ -255,9 +258,9 @@ def check_resume(config: SimulationConfig, simulation_id: str, saved: dict[str, 
         return
     now = config.model_dump(mode="json")
     changed = [
-        f"{name} {saved.get(name)!r} -> {now[name]!r}"
+        f"{name} {saved.get(name)!r} -> {now.get(name)!r}"
         for name in TRAFFIC_FIELDS
-        if saved.get(name) != now[name]
+        if saved.get(name) != now.get(name)  # unset (None) fields are left out of the JSON
     ]
     if changed:
         raise SimulationChanged(

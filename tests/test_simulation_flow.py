@@ -55,6 +55,13 @@ def test_rerunning_a_simulation_id_with_other_traffic_is_refused_and_changes_not
     with pytest.raises(SimulationChanged) as err:
         run(service.url, tmp_path, requests=60, simulation_id="taken", accuracy_window=30, seed=2)
     assert "simulation 'taken' was run with other traffic (seed 1 -> 2)" in str(err.value)
+    ledger_file = tmp_path / "out" / "ledger.parquet"
+    first_ledger = ledger_file.read_bytes()
+    with pytest.raises(SimulationChanged) as err:  # the same traffic to another model: not a resume
+        run(service.url, tmp_path, requests=60, simulation_id="taken", accuracy_window=30, seed=1,
+            model_name="FraudCLF-bob")  # fmt: skip
+    assert "(model_name None -> 'FraudCLF-bob')" in str(err.value)
+    assert ledger_file.read_bytes() == first_ledger
     assert service.store.count(crn) == 60 and service.store.read_frame(crn)["final_label"].tolist() == labels
     # Another output folder hides the first run's settings: the service's key check still holds,
     # every call is a 409, and the run stops at its checks before any ground truth is sent.
