@@ -32,9 +32,22 @@ def local_crn(account: str, workspace: str, resource_id: str) -> str:
     return f"crn:cdp:ml:local:{account}:workspace:{workspace}/{resource_id}"
 
 
+SECRET_PARAMETERS = {"password", "passwd", "pwd", "sslpassword", "accesskey", "access_key", "api_key",
+                     "apikey", "token", "secret"}  # fmt: skip
+
+
 def masked(url: str) -> str:
-    """The URL as it may be shown or logged: a password in it becomes `***`."""
+    """The URL as it may be shown or logged: a password in it, and the value of a query parameter
+    that holds a secret (`?password=`, `?accessKey=`, ...), become `***`."""
     parts = urlsplit(url)
+    fields = [f.partition("=") for f in parts.query.split("&")] if parts.query else []
+    if any(eq and k.lower() in SECRET_PARAMETERS for k, eq, _ in fields):
+        query = "&".join(
+            f"{k}{eq}***" if eq and k.lower() in SECRET_PARAMETERS else f"{k}{eq}{v}" for k, eq, v in fields
+        )
+        # Only the query is replaced: urlunsplit would rewrite "sqlite:///x" as "sqlite:/x".
+        url = url[: url.index("?") + 1] + query + (f"#{parts.fragment}" if parts.fragment else "")
+        parts = urlsplit(url)
     if parts.password is None:
         return url
     user = parts.username or ""

@@ -88,6 +88,14 @@ class SimulationConfig(ScaleOut):
         description="Folder for the ledger, checks and Data Docs; default: $MODELVIGIL_HOME/runs/ID.",
     )
 
+    @field_validator("simulation_id")
+    @classmethod
+    def _plain_id(cls, value: str | None) -> str | None:
+        # The id names a folder under the home's runs/: "." or ".." would be the runs folder or the home.
+        if value is not None and set(value) == {"."}:
+            raise ValueError(f"{value!r} is not a simulation id: use letters, digits, '_', '-' or '.'")
+        return value
+
     @field_validator("shifted_features")
     @classmethod
     def _known_features(cls, value: list[str]) -> list[str]:

@@ -31,6 +31,13 @@ def _mode(path) -> int:
         ("sqlite:////home/u/.modelvigil/metrics.db", "sqlite:////home/u/.modelvigil/metrics.db"),
         ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
         ("postgresql://mv@db/m", "postgresql://mv@db/m"),
+        (
+            "postgresql://mv@db/m?password=hunter2&sslmode=require",
+            "postgresql://mv@db/m?password=***&sslmode=require",
+        ),
+        ("http://h/model?accessKey=abc123#top", "http://h/model?accessKey=***#top"),
+        ("postgresql://mv:pw@db/m?PASSWORD=x&keep=1", "postgresql://mv:***@db/m?PASSWORD=***&keep=1"),
+        ("http://h/p?password", "http://h/p?password"),  # a flag without a value holds nothing
     ],
 )
 def test_a_password_in_a_url_is_masked(url, shown):

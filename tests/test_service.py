@@ -534,3 +534,20 @@ def test_a_long_name_in_another_script_is_searched_as_the_text_it_is(service):
     assert ep.list_models(service.identity.project_id, "模型" * 85) == []  # searched: none has that name
     [model] = ep.list_models(service.identity.project_id, service.identity.model_name)
     assert model["crn"] == service.identity.model_crn
+
+
+@pytest.mark.parametrize("start", [True, "1", 1.5])
+def test_aggregate_timestamps_are_whole_milliseconds_only(service, start):
+    body = {"metrics": {"accuracy": 0.5}, "start_timestamp_ms": start, "end_timestamp_ms": 10}
+    r = requests.post(f"{service.url}/metrics/aggregate", json=body, headers=auth(service), timeout=10)
+    assert r.status_code == 422 and "start_timestamp_ms" in error(r) and "integer" in error(r)
+    assert service.store.count(service.identity.deployment_crn, aggregates=True) == 0
+
+
+def test_a_simulation_id_of_dots_is_refused():
+    from modelvigil.simulation import SimulationConfig
+
+    for bad in (".", ".."):
+        with pytest.raises(ValueError, match="is not a simulation id"):
+            SimulationConfig(simulation_id=bad)
+    assert SimulationConfig(simulation_id="run.2").simulation_id == "run.2"

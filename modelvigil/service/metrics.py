@@ -57,8 +57,9 @@ class DelayedMetricsBulk(BaseModel):
 
 class AggregateMetrics(BaseModel):
     metrics: StorableMetrics
-    start_timestamp_ms: int = Field(ge=0, le=MAX_MS)
-    end_timestamp_ms: int = Field(ge=0, le=MAX_MS)
+    # Strict: milliseconds are whole numbers; `true` or "1" is a caller's mistake, not a time.
+    start_timestamp_ms: int = Field(ge=0, le=MAX_MS, strict=True)
+    end_timestamp_ms: int = Field(ge=0, le=MAX_MS, strict=True)
     model_deployment_crn: str | None = Field(default=None, max_length=300, pattern=NO_NUL)
 
 
