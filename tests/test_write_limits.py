@@ -191,3 +191,37 @@ def test_concurrent_writers_neither_pass_the_key_limit_nor_count_a_label_twice(s
     finally:
         for store in [first, *stores]:
             store.close()
+
+
+def test_a_store_already_past_the_key_limit_still_reads_and_takes_its_known_keys(store_url, caplog):
+    """Written before the limit was enforced: 64 keys. Reads join the label and 59 others, name the
+    rest in a warning, and a fresh process may still write a key the store has."""
+    import sqlalchemy as sa
+
+    store = MetricsStore(store_url)
+    try:
+        store.record_prediction(PredictionRecord("m", "b", "d", "u1", 1, 2, {"prediction": [1]}))
+        store.merge_delayed([("u1", {"final_label": 1})])
+        with store.engine.begin() as conn:  # as an old store holds them: past the write-time check
+            conn.execute(
+                sa.text(
+                    "INSERT INTO mv_delayed_metrics (prediction_uuid, key, value, arrived_ms)"
+                    " VALUES (:u, :k, :v, 3)"
+                ),
+                [{"u": "u1", "k": f"z{i:02}", "v": str(i)} for i in range(63)],
+            )
+        fresh = MetricsStore(store_url)
+        try:
+            with caplog.at_level("WARNING"):
+                frame = fresh.read_frame("d")
+            keys = [c for c in frame.columns if c == "final_label" or c.startswith("z")]
+            assert len(keys) == MAX_DELAYED_KEYS and frame["final_label"].tolist() == [1]
+            assert "z58" in frame and "z59" not in frame
+            assert "64 distinct delayed metric keys" in caplog.text and "'z59', 'z60'" in caplog.text
+            assert fresh.merge_delayed([("u1", {"final_label": 0})]) == 1  # a key it has: welcome
+            with pytest.raises(LimitExceeded):
+                fresh.merge_delayed([("u1", {"brand_new": 1})])
+        finally:
+            fresh.close()
+    finally:
+        store.close()

@@ -8,14 +8,18 @@ what is already there, and every deployment keeps reading. Keys and values are b
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from modelvigil.protocol import LABEL_KEY
 from modelvigil.store.errors import LimitExceeded
 from modelvigil.store.schema import DELAYED_KEYS
+
+log = logging.getLogger(__name__)
 
 MAX_DELAYED_KEYS = 60
 MAX_KEY_CHARS = 200  # the delayed key column's width
@@ -58,6 +62,20 @@ class DelayedKeys:
                 f"{MAX_DELAYED_KEYS}; this call would add {len(adding)} more ({adding[:5]}): "
                 "send the metric under a key the store has, or put several values under one key"
             )
+
+
+def readable_keys(keys: list[str]) -> list[str]:
+    """Of a store past the limit (written before it was enforced), the keys a read joins: the
+    label first, then the others in order up to the limit; the rest are named in a warning, so
+    monitoring goes on without them rather than failing for every deployment."""
+    ordered = sorted(keys, key=lambda k: (k != LABEL_KEY, k))
+    kept, left = ordered[:MAX_DELAYED_KEYS], ordered[MAX_DELAYED_KEYS:]
+    log.warning(
+        "this store holds %d distinct delayed metric keys, more than the %d a read joins: "
+        "reading without %s", len(keys), MAX_DELAYED_KEYS, ", ".join(repr(k) for k in left[:10])
+        + (f" and {len(left) - 10} more" if len(left) > 10 else ""),
+    )  # fmt: skip
+    return kept
 
 
 def aggregate_key(key: str) -> str:

@@ -22,9 +22,9 @@ from sqlalchemy.exc import OperationalError
 from modelvigil.protocol import LABEL_KEY, now_ms
 from modelvigil.store import live_counts, metrics_pages
 from modelvigil.store.bulk import BulkWrites
-from modelvigil.store.errors import IdempotencyConflict, StoreError, StoreUnavailable, UnknownPredictions
+from modelvigil.store.errors import IdempotencyConflict, StoreUnavailable, UnknownPredictions
 from modelvigil.store.frame_query import frame_block, frame_statement, raw_cursor, rows_statement, unreadable
-from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys, aggregate_key
+from modelvigil.store.limits import MAX_DELAYED_KEYS, DelayedKeys, aggregate_key, readable_keys
 from modelvigil.store.metrics_pages import MetricsPage
 from modelvigil.store.record_frames import aggregates_frame, dumps_json, empty_frame, metrics_objects
 from modelvigil.store.schema import (
@@ -388,11 +388,8 @@ class MetricsStore:
         where = and_(where, records.c.prediction_uuid.is_not(None))
         with self._connect(write=False) as conn:
             keys = list(conn.execute(DELAYED_KEYS).scalars())
-            if len(keys) > MAX_DELAYED_KEYS:  # only a store written before the limit was enforced
-                raise StoreError(
-                    f"{len(keys)} distinct delayed metric keys in this store; read_frame joins one table "
-                    f"per key and supports at most {MAX_DELAYED_KEYS} (SQLite joins at most 64 tables)"
-                )
+            if len(keys) > MAX_DELAYED_KEYS:  # a store written before the limit was enforced
+                keys = readable_keys(keys)
             stmt = frame_statement(keys, where, self.engine.dialect)
             # The driver's own cursor: SQLAlchemy's Row objects cost more than the parsing does.
             with raw_cursor(conn, stmt, self.engine.dialect) as cursor:
