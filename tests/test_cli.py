@@ -163,6 +163,11 @@ def test_monitor_an_empty_range_and_bad_times(settings, cli_env, tmp_path):
     assert bad.returncode == 2 and "'yesterday' is not an ISO time" in bad.stderr
     reversed_ = run_cli("monitor", "--start", "2020-01-02T00:00:00", "--end", "2020-01-01T00:00:00", env=env)
     assert reversed_.returncode == 2 and "end must be after start" in reversed_.stderr
+    future = run_cli("monitor", "--start", "3000-01-01", env=env)
+    assert future.returncode == 2 and "start 3000-01-01T00:00:00+00:00 is in the future" in future.stderr
+    ancient = run_cli("monitor", "--end", "0001-01-01", env=env)
+    assert ancient.returncode == 2 and "end 0001-01-01T00:00:00+00:00 is before 1970" in ancient.stderr
+    assert "Traceback" not in future.stderr + ancient.stderr
 
 
 def test_a_blank_api_key_is_refused_at_start_up(settings, cli_env):

@@ -159,7 +159,13 @@ class MonitoringConfig(ScaleOut):
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitoringConfig:
-        if self.start and self.end and self.end <= self.start:
+        for name in ("start", "end", "reference_start", "reference_end"):
+            moment = getattr(self, name)
+            if moment is not None and _aware(moment) < EPOCH:
+                raise ValueError(f"{name} {moment.isoformat()} is before 1970, where the store's times begin")
+        if self.start and not self.end and _aware(self.start) >= datetime.now(UTC):
+            raise ValueError(f"start {self.start.isoformat()} is in the future: give an end after it as well")
+        if self.start and self.end and _aware(self.end) <= _aware(self.start):
             raise ValueError("end must be after start")
         if (self.reference_start is None) != (self.reference_end is None):
             raise ValueError("give both reference_start and reference_end, or neither")
@@ -175,7 +181,7 @@ class MonitoringConfig(ScaleOut):
 
     def time_range_ms(self, now: datetime | None = None) -> tuple[int, int]:
         end = self.end or now or datetime.now(UTC)
-        start = self.start or end - timedelta(hours=self.lookback_hours)
+        start = self.start or max(_aware(end) - timedelta(hours=self.lookback_hours), EPOCH)
         return _ms(start), _ms(end)
 
     def reference_range_ms(self) -> tuple[int, int] | None:
@@ -184,10 +190,15 @@ class MonitoringConfig(ScaleOut):
         return None
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive times are UTC, as the form says
+
+
 def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # naive times are taken as UTC, said in the form
-    return int(moment.timestamp() * 1000)
+    return int(_aware(moment).timestamp() * 1000)
 
 
 class Alert(BaseModel):
