@@ -108,12 +108,7 @@ def create_app(
     routers = (model, metrics, monitoring, apiv2, health, shared_files)
     for router in (module.router for module in routers):
         app.include_router(router)
-    app.add_middleware(
-        LimitBodies,
-        limit=options.max_body_bytes,
-        budget=max(options.max_bodies_held_bytes, options.max_body_bytes),
-        timeout_s=options.body_timeout_s,
-    )
+    app.add_middleware(LimitBodies, options=options)
     app.add_middleware(BearerFirst, expected_token=state.expected_token if options.auth else None)
     if options.added_latency_ms > 0:
         app.add_middleware(AddedLatency, latency_ms=options.added_latency_ms)

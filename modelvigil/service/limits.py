@@ -19,13 +19,15 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelvigil.service.errors import failure
+from modelvigil.service.options import ServiceOptions
 
 _NO_BODY = {"GET", "HEAD", "OPTIONS"}
 
 
 class LimitBodies:
-    def __init__(self, app: ASGIApp, limit: int, budget: int, timeout_s: float) -> None:
-        self.app, self.limit, self.budget, self.timeout_s = app, limit, budget, timeout_s
+    def __init__(self, app: ASGIApp, options: ServiceOptions) -> None:
+        self.app, self.limit, self.timeout_s = app, options.max_body_bytes, options.body_timeout_s
+        self.budget = max(options.max_bodies_held_bytes, self.limit)  # room for one body at least
         self.held = 0  # bytes of the bodies read or being read now (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
