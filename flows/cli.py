@@ -313,13 +313,14 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             monitored = monitoring_flow(monitor)
             _report_lines(monitored, link_lives=stays)
         if args.keep_serving and url and not (already or settings.service_url):
-            print(f"\nserving {url}/monitoring until Ctrl-C", flush=True)
-            _wait_for_interrupt()
+            _wait_for_interrupt(f"\nserving {url}/monitoring until Ctrl-C")
     return _no_data(monitored)
 
 
-def _wait_for_interrupt() -> None:
+def _wait_for_interrupt(message: str) -> None:
     try:
+        # Said inside the try: a stop that comes the moment the line is read is still this wait's.
+        print(message, flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
