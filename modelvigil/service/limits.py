@@ -25,6 +25,8 @@ _NO_BODY = {"GET", "HEAD", "OPTIONS"}
 
 
 class LimitBodies:
+    """ASGI middleware: the limits above, in front of every route."""
+
     def __init__(self, app: ASGIApp, options: ServiceOptions) -> None:
         self.app, self.limit, self.timeout_s = app, options.max_body_bytes, options.body_timeout_s
         self.budget = max(options.max_bodies_held_bytes, self.limit)  # room for one body at least
@@ -106,7 +108,7 @@ class LimitBodies:
     ) -> None:
         # Connection: close, as the rest of this body is not read: the connection ends with the answer.
         response = failure(status, message, {"Connection": "close", **(headers or {})})
-        await response(scope, _without_body(_nothing), send)
+        await response(scope, _nothing, send)
 
 
 def _takes_body(scope: Scope) -> bool:
