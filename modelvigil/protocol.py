@@ -41,10 +41,10 @@ def masked(url: str) -> str:
     that holds a secret (`?password=`, `?accessKey=`, ...), become `***`."""
     parts = urlsplit(url)
     fields = [f.partition("=") for f in parts.query.split("&")] if parts.query else []
-    if any(eq and k.lower() in SECRET_PARAMETERS for k, eq, _ in fields):
-        query = "&".join(
-            f"{k}{eq}***" if eq and k.lower() in SECRET_PARAMETERS else f"{k}{eq}{v}" for k, eq, v in fields
-        )
+    query = "&".join(
+        f"{k}{eq}***" if eq and k.lower() in SECRET_PARAMETERS else f"{k}{eq}{v}" for k, eq, v in fields
+    )
+    if query != parts.query:
         # Only the query is replaced: urlunsplit would rewrite "sqlite:///x" as "sqlite:/x".
         url = url[: url.index("?") + 1] + query + (f"#{parts.fragment}" if parts.fragment else "")
         parts = urlsplit(url)

@@ -37,34 +37,32 @@ class LimitBodies:
             await self.app(scope, receive, send)
             return
         if not _takes_body(scope):
-            await self.app(scope, _without_body(receive), send)
+            await self.app(scope, _body_then(b"", receive), send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         claim = int(declared) if declared is not None and declared.isdigit() else 0
         if claim > self.limit:
-            await self._refuse(413, f"request body over the limit of {self.limit} bytes", scope, send)
+            await self._too_large(scope, send)
             return
-        if self.held + claim > self.budget:
-            await self._busy(scope, send)
-            return
-        self.held += claim
-        claimed = [claim]  # this request's share of `held`, grown by `_read`
+        claimed = [0]  # this request's share of `held`, grown by `_claim`
         try:
-            body = await self._read(scope, receive, send, claimed)
-            if body is None:
+            if not self._claim(claimed, claim):
+                await self._busy(scope, send)
                 return
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            body = await self._read(scope, receive, send, claimed)
+            if body is not None:
+                await self.app(scope, _body_then(body, receive), send)
         finally:
             self.held -= claimed[0]
+
+    def _claim(self, claimed: list[int], size: int) -> bool:
+        """Grow this request's share of `held` to `size` bytes; False when that would pass the budget."""
+        if size > claimed[0]:
+            if self.held + size - claimed[0] > self.budget:
+                return False
+            self.held += size - claimed[0]
+            claimed[0] = size
+        return True
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, claimed: list[int]) -> bytes | None:
         """The whole body, or None once a refusal has been sent. `claimed[0]` bytes are already
@@ -84,17 +82,17 @@ class LimitBodies:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(413, f"request body over the limit of {self.limit} bytes", scope, send)
+                await self._too_large(scope, send)
                 return None
-            if size > claimed[0]:
-                if self.held + size - claimed[0] > self.budget:
-                    await self._busy(scope, send)
-                    return None
-                self.held += size - claimed[0]
-                claimed[0] = size
+            if not self._claim(claimed, size):
+                await self._busy(scope, send)
+                return None
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        await self._refuse(413, f"request body over the limit of {self.limit} bytes", scope, send)
 
     async def _busy(self, scope: Scope, send: Send) -> None:
         await self._refuse(
@@ -119,19 +117,19 @@ def _takes_body(scope: Scope) -> bool:
     return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
-def _without_body(receive: Receive) -> Receive:
-    """An empty body, then `receive`'s messages (a streaming answer waits on it for the caller's
-    disconnect; whatever body bytes it passes on are not kept)."""
+def _body_then(body: bytes, receive: Receive) -> Receive:
+    """`body` whole as the request's one message, then `receive`'s (a streaming answer waits on
+    them for the caller's disconnect; body bytes they pass on past an unread body are not kept)."""
     given = False
 
-    async def empty_then_receive() -> Message:
+    async def body_then_receive() -> Message:
         nonlocal given
         if not given:
             given = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return empty_then_receive
+    return body_then_receive
 
 
 async def _nothing() -> Message:
