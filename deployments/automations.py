@@ -36,7 +36,10 @@ SILENT_PAYLOAD = (
 
 
 def save_webhook(url: str) -> UUID:
-    Webhook(method="POST", url=SecretStr(url)).save(WEBHOOK_BLOCK, overwrite=True)
+    # The automation posts its rendered template as text: without the header, a receiver (Slack,
+    # an incident tool) would not read it as the JSON it is.
+    hook = Webhook(method="POST", url=SecretStr(url), headers={"Content-Type": "application/json"})
+    hook.save(WEBHOOK_BLOCK, overwrite=True)
     return Webhook.load(WEBHOOK_BLOCK)._block_document_id  # type: ignore[return-value]
 
 

@@ -92,6 +92,7 @@ def webhook():
 
     @app.post("/hook")
     async def hook(request: Request):
+        assert request.headers["content-type"] == "application/json"  # a 500 here: no call recorded
         received.append(json.loads(await request.body()))
         return {"ok": True}
 

@@ -174,6 +174,34 @@ def test_estimated_accuracy_follows_confidence_and_cannot_see_a_concept_flip():
     assert [a for a in flipped.alerts if a.metric == "accuracy_drop"]  # the labels see it
 
 
+def test_each_alert_shows_its_value_beside_the_limit_of_the_same_quantity():
+    # Tests on a p-value report what a person compares: the window's accuracy beside the
+    # reference's, a p-value beside its level; never an accuracy drop beside 0.001.
+    rng = np.random.default_rng(7)
+    p = np.concatenate([rng.uniform(0.9, 1.0, REFERENCE + 2 * WINDOW), rng.uniform(0.6, 0.75, 2 * WINDOW)])
+    correct = np.random.default_rng(1).random(len(p)) < np.maximum(p, 1 - p)
+    records = frame(correct, probability=p)
+    config = MonitoringConfig(window_size=WINDOW)
+    result = analyse(records, pd.DataFrame(), config, reference=records.iloc[:REFERENCE])
+    w = result.windows.set_index("window")
+    shown = {
+        "accuracy_drop": ("accuracy", "reference_accuracy"),
+        "estimated_accuracy": ("estimated_accuracy", "reference_accuracy"),
+        "probability_ks": ("probability_pvalue", None),
+    }
+    fired = {a.metric for a in result.alerts}
+    assert set(shown) <= fired, fired
+    for alert in (a for a in result.alerts if a.metric in shown):
+        value, limit = shown[alert.metric]
+        assert alert.value == pytest.approx(w.loc[alert.window, value])
+        expected = config.thresholds.reference_alpha if limit is None else w.loc[alert.window, limit]
+        assert alert.threshold == pytest.approx(expected)
+        assert alert.value < alert.threshold  # each fell below its own kind of limit
+    (drop, *_) = [a for a in result.alerts if a.metric == "accuracy_drop"]
+    assert f"accuracy {drop.value:.3f}, {w.loc[drop.window, 'accuracy_drop']:.3f} below" in drop.message
+    assert f"the reference's {drop.threshold:.3f}" in drop.message
+
+
 def test_a_reference_without_enough_labels_sets_no_level():
     records = frame(exact(REFERENCE + WINDOW, 1_400, 1))
     records.loc[: REFERENCE - 1, LABEL_KEY] = np.nan

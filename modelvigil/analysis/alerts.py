@@ -100,12 +100,16 @@ class Guard:
 class Rule:
     kind: AlertKind
     table: Literal["windows", "drift"]  # which table's rows it reads
-    metric: str  # the column reported as the alert's value
+    metric: str  # the rule's own column: what it is named after and, unless `shown` says, reported as its value
     threshold: str  # the `Thresholds` field it is held against, else a column of the row (a derived limit)
     breach: Literal["<", ">"]  # the metric breaches when it is below (<) or above (>) the threshold
     message: str  # str.format with window, value, threshold, subject and the row's columns
     subject: str = "model"  # what breached; "{feature}" takes the drift row's feature
     compared: str | None = None  # the column held against the threshold, when it is not the metric
+    # Like with like, when the test is on another quantity (a p-value against its level): the
+    # column reported as the alert's value and the limit of that same quantity (a column, or
+    # `thresholds.<field>` as in a guard), so an accuracy is shown beside the accuracy it fell below.
+    shown: tuple[str, str] | None = None
     guards: tuple[Guard, ...] = ()
     # Measured against the reference: never judged in the windows the reference was fitted on
     # (`in_reference`), where it would only find the reference's own noise.
@@ -165,9 +169,11 @@ def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert |
         return None
     if not all(guard.holds(row, thresholds) for guard in rule.guards):
         return None
-    value = float(row[rule.metric])
+    value, limit = float(row[rule.metric]), threshold
+    if rule.shown is not None:
+        value, limit = float(row[rule.shown[0]]), float(_operand(rule.shown[1], row, thresholds))
     # int(): a window number read back as a float would otherwise print as "window 3.0".
-    facts = {**row, "window": int(row["window"]), "value": value, "threshold": threshold}
+    facts = {**row, "window": int(row["window"]), "value": value, "threshold": limit}
     subject = rule.subject.format(**facts)
     return Alert(
         kind=rule.kind,
@@ -177,7 +183,7 @@ def _fire(rule: Rule, row: Mapping[str, Any], thresholds: Thresholds) -> Alert |
         metric=rule.metric,
         subject=subject,
         value=value,
-        threshold=threshold,
+        threshold=limit,
         message=rule.message.format(**facts, subject=subject),
     )
 

@@ -31,20 +31,23 @@ class ReferenceAccuracy(Calculator):
     rules = (
         # Against the model's own reference level, not only the floor: a drop beyond sampling noise.
         Rule(AlertKind.accuracy, "windows", "accuracy_drop", "reference_alpha", "<",
-             "window {window}: accuracy {accuracy:.3f}, {value:.3f} below the reference's "
-             "{reference_accuracy:.3f} (p = {accuracy_drop_pvalue:.1e})", compared="accuracy_drop_pvalue",
+             "window {window}: accuracy {value:.3f}, {accuracy_drop:.3f} below the reference's "
+             "{threshold:.3f} (p = {accuracy_drop_pvalue:.1e})", compared="accuracy_drop_pvalue",
+             shown=("accuracy", "reference_accuracy"),
              guards=(Guard("accuracy_drop", ">=", "thresholds.min_accuracy_drop"),), fitted=True),
         Rule(AlertKind.accuracy, "windows", "accuracy_cusum", "cusum_limit", ">",
              "window {window}: errors add up beyond the reference's rate since window {cusum_since:.0f} "
              "(CUSUM {value:.1f} > {threshold:.1f})", fitted=True, once_per="cusum_since"),
         Rule(AlertKind.accuracy, "windows", "estimated_accuracy", "reference_alpha", "<",
              "window {window}: estimated accuracy {value:.3f} (from confidence, before labels) below the "
-             "reference's {reference_accuracy:.3f}", compared="estimated_drop_pvalue", fitted=True,
+             "reference's {threshold:.3f}", compared="estimated_drop_pvalue", fitted=True,
+             shown=("estimated_accuracy", "reference_accuracy"),
              guards=(JUDGED, Guard("estimated_drop", ">=", "thresholds.min_accuracy_drop"))),
         Rule(AlertKind.drift, "windows", "probability_ks", "reference_alpha", "<",
              "window {window}: predicted probabilities drifted "
-             "(KS {value:.3f}, p = {probability_pvalue:.1e})",
-             subject="probability", compared="probability_pvalue", guards=(JUDGED,), fitted=True),
+             "(KS {probability_ks:.3f}, p = {value:.1e} < {threshold})", subject="probability",
+             compared="probability_pvalue", shown=("probability_pvalue", "thresholds.reference_alpha"),
+             guards=(JUDGED,), fitted=True),
     )  # fmt: skip
 
     def __init__(self) -> None:
