@@ -100,7 +100,7 @@ class Guard:
 class Rule:
     kind: AlertKind
     table: Literal["windows", "drift"]  # which table's rows it reads
-    metric: str  # the rule's own column: what it is named after and, unless `shown` says, reported as its value
+    metric: str  # the rule's own column: its name and, unless `shown` says otherwise, its reported value
     threshold: str  # the `Thresholds` field it is held against, else a column of the row (a derived limit)
     breach: Literal["<", ">"]  # the metric breaches when it is below (<) or above (>) the threshold
     message: str  # str.format with window, value, threshold, subject and the row's columns
