@@ -14,7 +14,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from flows.monitoring import AlertsRaised, monitoring_flow
+from flows.monitoring import AlertsRaised, alerting, monitoring_flow
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.fleet import FleetMember, FleetRow, write_fleet_report
 from modelvigil.scaleout import TaskRunnerKind
@@ -102,9 +102,10 @@ def fleet_monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Flee
         )
     if config.fail_on_alert and alerts:
         raise AlertsRaised(f"{alerts} alert(s) across the fleet; report: {files['html']}")
-    return FleetSummary(
+    summary = FleetSummary(
         report=str(files["html"]), report_json=str(files["json"]), report_link=link, deployments=rows
     )
+    return alerting(summary, alerts, link) if alerts else summary
 
 
 if __name__ == "__main__":

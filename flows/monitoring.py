@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.states import Completed, State
 from pydantic import BaseModel
 
 from modelvigil.analysis.config import Alert, MonitoringConfig
@@ -20,9 +21,19 @@ from modelvigil.settings import Settings
 from tasks.monitoring import analyse_records, load_records, publish_report, raise_alerts, render_report
 from tasks.runners import fan_out
 
+# Named completed states, so the Prefect UI tells these runs from a quiet one at a glance.
+ALERTING = "Alerting"  # alerts were raised (and the run was not asked to fail on them)
+NO_PREDICTIONS = "No predictions"  # the range held no prediction records: nothing was judged
+
 
 class AlertsRaised(RuntimeError):
     """Alerts fired and the run was asked to fail on them (`fail_on_alert`)."""
+
+
+def alerting(result: BaseModel, alerts: int, report: str) -> State:
+    """A completed run that raised alerts, named so in the Prefect UI (not a green "Completed");
+    its result is `result` all the same."""
+    return Completed(data=result, name=ALERTING, message=f"{alerts} alert(s); report: {report}")
 
 
 class MonitoringSummary(BaseModel):
@@ -78,8 +89,14 @@ def monitoring_flow(config: MonitoringConfig = MonitoringConfig()) -> Monitoring
         overall=analysis.overall,
         notes=analysis.notes,
     )
-    if config.fail_on_alert and analysis.alerts and not analysis.empty:  # empty: the caller's exit 10
-        raise AlertsRaised(f"{len(analysis.alerts)} alert(s); report: {report}")
+    if analysis.empty:  # its own verdict (the CLI's exit 10), not a healthy run nor an alerting one
+        return Completed(
+            data=summary, name=NO_PREDICTIONS, message=f"no predictions in this range; report: {link}"
+        )
+    if analysis.alerts:
+        if config.fail_on_alert:
+            raise AlertsRaised(f"{len(analysis.alerts)} alert(s); report: {report}")
+        return alerting(summary, len(analysis.alerts), link)
     return summary
 
 

@@ -78,20 +78,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if renamed is not None:
         where = identity_path(settings)
         print(f"  model renamed {renamed!r} -> {identity.model_name!r} (remembered in {where})")
-    for served in served_identities(settings, load_or_create_identity(settings), settings.models):
+    serving = served_identities(settings, load_or_create_identity(settings), settings.models)
+    for served in serving:
         print(f"  model {served.model_name!r}, access key {served.access_key}")
         print(f"    deployment {served.deployment_crn}")
     print(f"  live Monitoring page: http://{host}:{port}/monitoring (asks for the API key)")
     print(f"  auth {'on: API key in ' + str(identity_path(settings)) if options.auth else 'OFF'}", flush=True)
     if args.exit_with_parent:
         exit_with_parent(server, args.exit_with_parent)
-    with running.recorded(settings, f"http://{host}:{port}"):
+    with running.recorded(settings, f"http://{host}:{port}", [s.model_name for s in serving]):
         server.run(sockets=[sock])
     return 0
 
 
 def _info(args: argparse.Namespace, settings: Settings) -> int:
-    identity = load_or_create_identity(settings)
+    identity = known = load_or_create_identity(settings)
+    # A running service of the home serves its own default model (`serve --model A --model B`
+    # serves A first): that is the one named, unless a model name was asked for.
+    serving = [] if settings.service_url else running.served_models(settings)
+    if serving and not settings.names_model and serving[0] in [identity.model_name, *identity.other_models]:
+        identity = identity.as_model(serving[0])
     info = {
         "service_url": masked(
             settings.service_url or running.running_url(settings) or f"http://127.0.0.1:{settings.port}"
@@ -103,6 +109,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
         "model_crn": identity.model_crn,
         "model_build_crn": identity.build_crn,
         "model_deployment_crn": identity.deployment_crn,
+        "serving": serving or None,  # what the home's running service serves; None: none runs
         # Every model this home has served (`serve --model`), the default one first.
         "models": [
             {
@@ -112,7 +119,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
                 "model_build_crn": m.build_crn,
                 "model_deployment_crn": m.deployment_crn,
             }
-            for m in served_identities(settings, identity, [identity.model_name, *identity.other_models])
+            for m in served_identities(settings, known, [known.model_name, *known.other_models])
         ],
     }
     if args.show_api_key:
@@ -121,6 +128,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(info, indent=2))
         return 0
     models = info.pop("models")
+    info["serving"] = ", ".join(serving) if serving else "(no service of this home is running)"
     for key, value in info.items():
         print(f"{key:22} {value}")
     if len(models) > 1:

@@ -46,7 +46,8 @@ def monitor_deployment(
     """One deployment's monitoring by the flow at import path `monitor`; never raises: a
     deployment that cannot be monitored is a row saying why, so the others go on."""
     try:
-        summary = import_object(monitor)(config)
+        # Named after its model: the fleet run's subflow runs say which is which in the UI.
+        summary = import_object(monitor).with_options(flow_run_name=f"monitor {member.model_name}")(config)
     except Exception as exc:
         reason = _reason(exc)
         get_run_logger().error("%s could not be monitored: %s", member.model_name, reason)

@@ -125,7 +125,12 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
 
     # The run's markdown artifact: the same table, worst first, the same figures.
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
@@ -133,6 +138,15 @@ def test_three_models_each_reported_and_the_fleet_report_equals_single_runs(flee
                 flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
             )
         )
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    # The UI tells an alerting run from a quiet one, and each subflow run by its model.
+    assert state.is_completed() and state.name == "Alerting", state
+    assert sorted(run.name for run in children) == [f"monitor {name}" for name in MODELS]
+    assert {run.name: run.state.name for run in children}["monitor bob"] == "Alerting"
     table = next(a.data for a in artifacts if a.key == "fleet-report")
     lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [line.split(" | ")[0].strip("| ") for line in lines] == [r["model_name"] for r in written]

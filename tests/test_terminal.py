@@ -2,6 +2,7 @@
 lines and an exit code per kind (the traceback only with --debug), found before Prefect starts;
 and the demo's live page, which lives as long as the user was told it would."""
 
+import json
 import re
 import signal
 import socket
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from modelvigil.analysis.readers import project_deployments
+from modelvigil.settings import read_identity
 from tests.helpers import free_port, serving
 
 
@@ -95,6 +98,17 @@ def test_demo_uses_a_running_service_and_monitors_the_deployment_it_sent_to(sett
     models = ("--model", "FraudCLF-alice", "--model", settings.model_name)
     with serving(settings.home, *models, env=env) as (url, _pid):
         out = run_cli("demo", "--requests", "60", "--window", "30", env=env, timeout=300)
+        info = json.loads(run_cli("info", "--json", env=env).stdout)
+        fleet = {crn: name for name, crn in project_deployments(settings)}  # what `monitor --all` reads
+    identity = read_identity(settings)
+    alice = identity.as_model("FraudCLF-alice")
+    # info names what the running service serves, its default first, not the home's first model.
+    assert info["model_name"] == "FraudCLF-alice"
+    assert info["serving"] == ["FraudCLF-alice", settings.model_name]
+    assert info["access_key"] == alice.access_key and info["model_deployment_crn"] == alice.deployment_crn
+    # The served model nobody called is in the fleet all the same (its row: no predictions).
+    assert fleet == {alice.deployment_crn: "FraudCLF-alice", identity.deployment_crn: settings.model_name}
+    assert json.loads(run_cli("info", "--json", env=env).stdout)["serving"] is None  # the service is gone
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"live Monitoring page: {url}/monitoring" in out.stdout
     assert f"using the service already running at {url}" in out.stdout

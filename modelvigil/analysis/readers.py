@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from modelvigil.client.connect import Connection, connect
+from modelvigil.service.running import served_models
 from modelvigil.settings import CMLEnvironment, Settings, read_identity
 from modelvigil.store import MetricsStore
 from modelvigil.store.record_frames import aggregates_from_cml_records, frame_from_cml_records
@@ -92,7 +93,9 @@ def _embedded_deployment(settings: Settings, deployment_crn: str | None) -> str:
 def project_deployments(settings: Settings) -> list[tuple[str, str]]:
     """(model name, deployment CRN) of every deployment of the project: from the store when it is
     read directly (each deployment with records, named from this home's identity where it knows
-    them), else from API v2 (the newest deployment of each model, as CML lists them)."""
+    them, and each model this home's running service serves even without a record: a model
+    nobody called is a row of its own, not a gap), else from API v2 (the newest deployment of
+    each model, as CML lists them, whether called or not)."""
     if reads_store(settings):
         names = {}
         identity = read_identity(settings)
@@ -104,7 +107,11 @@ def project_deployments(settings: Settings) -> list[tuple[str, str]]:
             crns = store.live_deployments()
         finally:
             store.close()
-        return [(names.get(crn, crn.rsplit("/", 1)[-1]), crn) for crn in crns]
+        by_name = {name: crn for crn, name in names.items()}
+        served = [by_name[m] for m in served_models(settings, same_store=True) if m in by_name]
+        recorded = set(crns)
+        silent = [crn for crn in served if crn not in recorded]
+        return [(names.get(crn, crn.rsplit("/", 1)[-1]), crn) for crn in [*crns, *silent]]
     conn = connect(settings, discover=False)
     try:
         project = conn.project_id

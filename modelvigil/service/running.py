@@ -6,6 +6,7 @@ The record names the process; a record whose process is gone (a killed service) 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -23,11 +24,13 @@ def _path(settings: Settings) -> Path:
 
 
 @contextmanager
-def recorded(settings: Settings, url: str) -> Iterator[None]:
-    """Record `url` as this home's service for as long as the block runs."""
+def recorded(settings: Settings, url: str, models: list[str]) -> Iterator[None]:
+    """Record `url` as this home's service, serving `models` (its default first), for as long as
+    the block runs."""
     private_dir(settings.home)
     path = private_file(_path(settings))
-    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    record = {"url": url, "pid": os.getpid(), "models": models, "store": _store_tag(settings)}
+    path.write_text(json.dumps(record))
     try:
         yield
     finally:
@@ -38,9 +41,30 @@ def recorded(settings: Settings, url: str) -> Iterator[None]:
 
 def running_url(settings: Settings) -> str | None:
     """The URL this home's service recorded, if its process still runs."""
+    record = _record(settings)
+    return None if record is None else str(record["url"])
+
+
+def served_models(settings: Settings, *, same_store: bool = False) -> list[str]:
+    """The models this home's running service serves, its default first; [] when none runs (or,
+    `same_store`, when it writes another store than the one `settings` name)."""
+    record = _record(settings)
+    models = record.get("models") if record is not None else None
+    if not isinstance(models, list) or (same_store and record.get("store") != _store_tag(settings)):
+        return []
+    return [str(m) for m in models]
+
+
+def _store_tag(settings: Settings) -> str:
+    """Which store, without its URL (which may hold a password) in the file."""
+    return hashlib.sha256(settings.resolved_store_url().encode()).hexdigest()
+
+
+def _record(settings: Settings) -> dict | None:
+    """What the running service recorded, if its process still runs."""
     try:
         record = json.loads(_path(settings).read_text())
-        pid, url = int(record["pid"]), str(record["url"])
+        pid, _url = int(record["pid"]), str(record["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
@@ -53,4 +77,4 @@ def running_url(settings: Settings) -> str | None:
     with suppress(OSError):
         if b"serve" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return None
-    return url
+    return record
