@@ -23,7 +23,8 @@ def simulate(service, tmp_path, **kw):
     return started, datetime.now(UTC) + timedelta(seconds=1)
 
 
-def monitor(settings, tmp_path, window, **kw):
+def monitored(settings, tmp_path, window, **kw):
+    """The monitoring run's final state, as the Prefect UI shows it."""
     config = MonitoringConfig(
         start=window[0],
         end=window[1],
@@ -31,12 +32,19 @@ def monitor(settings, tmp_path, window, **kw):
         store_url=settings.resolved_store_url(),
         **kw,
     )
-    return monitoring_flow(config)
+    return monitoring_flow(config, return_state=True)
+
+
+def monitor(settings, tmp_path, window, **kw):
+    return monitored(settings, tmp_path, window, **kw).result()
 
 
 def test_label_ramp_raises_the_accuracy_alert_and_the_report_has_every_plot(service, settings, tmp_path):
     window = simulate(service, tmp_path, requests=1000, scenario="label_ramp", drift_onset=0.3, seed=1)
-    result = monitor(settings, tmp_path, window)
+    state = monitored(settings, tmp_path, window)
+    result = state.result()
+    assert state.is_completed() and state.name == "Alerting"  # not a green "Completed"
+    assert f"{len(result.alerts)} alert(s)" in state.message
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     accuracy = [w["accuracy"] for w in summary["windows"]]
     assert accuracy[-1] < accuracy[0] - 0.15
@@ -99,19 +107,22 @@ def test_covariate_shift_flags_exactly_the_shifted_features(service, settings, t
 
 def test_no_drift_flags_nothing_at_default_thresholds(service, settings, tmp_path):
     window = simulate(service, tmp_path, requests=5000, seed=3, concurrency=16)
-    result = monitor(settings, tmp_path, window)
-    assert result.alerts == []
+    state = monitored(settings, tmp_path, window)
+    result = state.result()
+    assert state.name == "Completed" and result.alerts == []
     assert result.overall["predictions"] == 5000 and result.overall["label_coverage"] == 1.0
 
 
 def test_an_empty_window_gives_a_clear_message_and_an_empty_but_valid_report(service, settings, tmp_path):
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-    result = monitor(
+    state = monitored(
         settings,
         tmp_path,
         (long_ago, long_ago + timedelta(hours=1)),
         deployment_crn=service.identity.deployment_crn,
     )
+    result = state.result()
+    assert state.is_completed() and state.name == "No predictions"  # neither healthy nor alerting
     assert [a.kind for a in result.alerts] == ["no_data"] and "no prediction records" in result.notes[0]
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert [a["kind"] for a in summary["alerts"]] == ["no_data"] and summary["windows"] == []
