@@ -11,7 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from flows.console import console_without_tracebacks
@@ -20,9 +20,9 @@ from modelvigil.analysis.readers import check_source
 from modelvigil.cli import Parser, add_core_commands, command, run
 from modelvigil.client.connect import connect
 from modelvigil.scaleout import ScaleOut, TaskRunnerKind
-from modelvigil.settings import CMLEnvironment, Settings
+from modelvigil.settings import DEFAULT_MODEL_NAME, CMLEnvironment, Settings, read_identity
 from modelvigil.simulation import SimulationConfig, SimulationSummary
-from modelvigil.terminal import FLEET_INCOMPLETE, NO_DATA, UsageError
+from modelvigil.terminal import FLEET_INCOMPLETE, NO_DATA, InvalidOptions, UsageError
 
 if TYPE_CHECKING:  # the flow module loads Prefect: only the commands that run it import it
     from flows.monitoring import MonitoringSummary
@@ -68,6 +68,7 @@ MONITOR_OPTIONS = {
     "store_url": "store_url",
     **SCALE_OUT_OPTIONS,
 }
+TIMES = ("start", "end", "reference_start", "reference_end")  # monitor's ISO-time options
 # A field's type -> how argparse reads its option.
 PARSERS: dict[object, type] = {int: int, float: float, int | None: int, float | None: float}
 
@@ -106,9 +107,17 @@ def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, objec
     return {name: value for dest, name in options.items() if (value := getattr(args, dest)) is not None}
 
 
+def _flags(options: dict[str, str]) -> dict[str, str]:
+    """Field -> the flag that fills it, for messages in the user's words."""
+    return {name: f"--{dest.replace('_', '-')}" for dest, name in options.items()}
+
+
 def _config(args: argparse.Namespace) -> SimulationConfig:
     _check_scale_out(args)
-    return SimulationConfig(**_given(args, SIMULATION_OPTIONS))  # type: ignore[arg-type]
+    try:
+        return SimulationConfig(**_given(args, SIMULATION_OPTIONS))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise InvalidOptions(exc, _flags(SIMULATION_OPTIONS)) from None
 
 
 def _check_scale_out(args: argparse.Namespace) -> None:
@@ -147,11 +156,32 @@ def _print_summary(summary: SimulationSummary) -> None:
 
 
 def _check_service(settings: Settings, config: SimulationConfig) -> None:
-    """A service the user named must answer: found out in a second, before Prefect starts (the
-    embedded default, when none is named, is started by the flow itself)."""
+    """The service and model the traffic goes to must answer: found out in a second, before
+    Prefect starts. Named or running, the service itself is asked; else the embedded service the
+    flow will start must serve the model named."""
+    from modelvigil.service.embedded import find_running  # the service's modules: only for this check
+
     named = settings.overridden(service_url=config.service_url, model_name=config.model_name)
-    if named.service_url or CMLEnvironment.from_env() is not None:
-        connect(named).close()
+    if not named.service_url and CMLEnvironment.from_env() is None:
+        running = find_running(named)
+        if running is None:
+            _check_embedded_model(named)
+            return
+        named = named.overridden(service_url=running)
+    connect(named).close()
+
+
+def _check_embedded_model(settings: Settings) -> None:
+    if not settings.names_model:
+        return
+    identity = read_identity(settings)
+    serves = settings.models or [identity.model_name if identity else DEFAULT_MODEL_NAME]
+    if settings.model_name not in serves:
+        raise UsageError(
+            f"no model {settings.model_name!r} in the embedded service it would start (it serves "
+            f"{', '.join(map(repr, serves))}); to serve it too: ./run serve "
+            + " ".join(f"--model {name}" for name in [*serves, settings.model_name])
+        )
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,15 +207,16 @@ def _monitor_config(args: argparse.Namespace) -> MonitoringConfig:
     _check_scale_out(args)
     values: dict[str, object] = {
         **_given(args, MONITOR_OPTIONS),
-        "start": _when(args.start),
-        "end": _when(args.end),
-        "reference_start": _when(args.reference_start),
-        "reference_end": _when(args.reference_end),
+        **{name: _when(getattr(args, name)) for name in TIMES},
         "fail_on_alert": args.fail_on_alert,
     }
     if args.window_minutes is not None:
         values.update(window_kind="time", window_minutes=args.window_minutes)
-    return MonitoringConfig(**values)  # type: ignore[arg-type]
+    try:
+        return MonitoringConfig(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        flags = _flags(MONITOR_OPTIONS) | _flags({k: k for k in (*TIMES, "window_minutes")})
+        raise InvalidOptions(exc, flags) from None
 
 
 def _report_lines(summary: MonitoringSummary, link_lives: bool = True) -> None:

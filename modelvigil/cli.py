@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -69,6 +72,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             options=options,
             allow_insecure_bind=args.allow_insecure_bind,
             faults=faults,
+            say=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except InsecureBind as exc:
         raise terminal.UsageError(str(exc)) from None
@@ -141,10 +145,24 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a wrong option told in two lines (not the usage block, a screen long)."""
+    """argparse, with a wrong option told in two lines (not the usage block, a screen long), the
+    nearest command suggested for a mistyped one, and named as the user called it (`./run` says so
+    in MODELVIGIL_PROG)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("prog") == "modelvigil":
+            kwargs["prog"] = os.environ.get("MODELVIGIL_PROG") or "modelvigil"
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n`{self.prog} --help` lists every option\n")
+        hint = f"`{self.prog} --help` lists every option"
+        typo = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if typo:
+            choices = re.findall(r"'([^']*)'", typo.group(2))
+            near = difflib.get_close_matches(typo.group(1), choices, n=1)
+            message = f"no command {typo.group(1)!r}" + (f": did you mean {near[0]!r}?" if near else "")
+            hint = f"commands: {', '.join(choices)}; `{self.prog} --help` says what each does"
+        self.exit(2, f"{self.prog}: error: {message}\n{hint}\n")
 
 
 COMMON = Parser(add_help=False)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError
@@ -48,6 +50,25 @@ class UsageError(ValueError):
     """A command's input is wrong; the message says what to change."""
 
 
+class InvalidOptions(UsageError):
+    """Options their model refused, each told by the flag the user typed (`--coverage 2`), not by
+    the field it fills (`label_coverage`)."""
+
+    def __init__(self, exc: ValidationError, flags: Mapping[str, str]) -> None:
+        self.problems = [_told(problem, flags) for problem in exc.errors()]
+        super().__init__("; ".join(self.problems))
+
+
+def _told(problem: Mapping[str, Any], flags: Mapping[str, str]) -> str:
+    loc, message = problem["loc"], str(problem["msg"]).removeprefix("Value error, ")
+    if not loc:  # the options together (start after end, say): the message names them
+        return message
+    flag = flags.get(str(loc[0]))
+    if flag is None:
+        return f"{'.'.join(map(str, loc))}: {message}"
+    return f"{flag} {problem.get('input')}: {message.replace('Input should', 'should', 1)}"
+
+
 # The project's own errors about what it was given: told plainly, exit 2.
 INPUT_ERRORS = (UsageError, SimulationChanged, InvalidIdentityFile, InvalidStoreUrl)
 
@@ -64,8 +85,11 @@ def _first_line(exc: BaseException) -> str:
 
 def explain(exc: BaseException) -> Failure | None:
     """The plain account of an expected failure; None for anything else (a bug)."""
-    if isinstance(exc, ValidationError):
-        problems = [f"error: {'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()]
+    if isinstance(exc, (ValidationError, InvalidOptions)):
+        if isinstance(exc, InvalidOptions):
+            problems = [f"error: {p}" for p in exc.problems]
+        else:
+            problems = [f"error: {'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()]
         if len(problems) > MAX_LINES:
             problems = [*problems[: MAX_LINES - 1], f"       ... and {len(problems) - MAX_LINES + 1} more"]
         return Failure(USAGE, problems)

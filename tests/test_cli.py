@@ -129,7 +129,7 @@ def test_bad_arguments_get_a_clear_error(settings, cli_env):
     out = run_cli("simulate", "--requests", "0", env=cli_env(settings.home))
     assert out.returncode == 2 and "--requests must be >= 1" in out.stderr
     out = run_cli("simulate", "--coverage", "1.5", env=cli_env(settings.home))
-    assert out.returncode == 2 and "label_coverage: Input should be less than or equal to 1" in out.stderr
+    assert out.returncode == 2 and "--coverage 1.5: should be less than or equal to 1" in out.stderr
     out = run_cli("serve", "--model-threads", "0", env=cli_env(settings.home))
     assert out.returncode == 2 and "--model-threads must be >= 1" in out.stderr
     out = run_cli("simulate", "--scenario", "sideways", env=cli_env(settings.home))

@@ -163,7 +163,10 @@ def test_nothing_listening_is_service_unreachable(settings):
 
 
 def test_an_unknown_model_name_is_deployment_not_found(service, settings):
-    with pytest.raises(DeploymentNotFound, match="no model named 'nobody'") as err:
+    # The models there are named, so that a typo is one glance away from its fix.
+    project = service.identity.project_id
+    known = rf"no model named 'nobody' in project {project} \(its models: 'fraud-detector'\)"
+    with pytest.raises(DeploymentNotFound, match=known) as err:
         connect(settings.model_copy(update={"model_name": "nobody"}), service.url)
     assert isinstance(err.value, LookupError) and isinstance(err.value, EndpointError)
 

@@ -77,3 +77,15 @@ def test_inside_a_cml_workspace_nothing_is_started(settings, monkeypatch):
     with ensure_service(settings) as url:
         assert url is None
     assert not (settings.home / "embedded-service.log").exists()
+
+
+def test_a_model_trained_on_its_first_start_is_announced_once(settings):
+    from modelvigil.service.embedded import build_server
+
+    heard: list[str] = []
+    served = settings.model_copy(update={"models": [settings.model_name, "FraudCLF-new"]})
+    for _ in range(2):  # the second start loads what the first trained
+        _server, sock, _identity, store = build_server(served, say=heard.append)
+        sock.close()
+        store.close()
+    assert len(heard) == 1 and heard[0].startswith("training model 'FraudCLF-new' (its first start; kept in ")

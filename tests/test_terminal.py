@@ -64,6 +64,47 @@ def test_expected_failures_are_a_few_plain_lines_and_an_exit_code(
     assert "Traceback" not in out.stderr and "prefect" not in out.stderr.lower()  # Prefect never started
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["simulate", "--coverage", "1.5", "--magnitude", "-1"],
+            [
+                "error: --magnitude -1.0: should be greater than or equal to 0",
+                "error: --coverage 1.5: should be less than or equal to 1",
+            ],
+        ),
+        (["monitor", "--window-size", "0"], ["error: --window-size 0: should be greater than or equal to 1"]),
+        (["monitor", "--window-minutes", "-1"], ["error: --window-minutes -1: should be greater than or equal to 1"]),  # noqa: E501
+        (["monitor", "--start", "2026-01-02", "--end", "2026-01-01"], ["error: end must be after start"]),
+        (
+            ["simulat"],
+            [
+                "modelvigil: error: no command 'simulat': did you mean 'simulate'?",
+                "commands: serve, session, info, simulate, monitor, demo; "
+                "`modelvigil --help` says what each does",
+            ],
+        ),
+        (
+            ["simulate", "--model-name", "nosuch"],
+            [
+                "error: no model 'nosuch' in the embedded service it would start (it serves "
+                "'fraud-detector'); to serve it too: ./run serve --model fraud-detector --model nosuch"
+            ],
+        ),
+    ],
+)
+def test_a_refused_option_is_named_by_the_flag_typed_before_prefect_starts(settings, capfd, args, says):
+    from flows.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own refusals end that way
+        code = stop.code
+    assert code == 2
+    assert capfd.readouterr().err.strip().splitlines() == says
+
+
 def test_debug_shows_the_traceback_and_keeps_the_exit_code(settings, cli_env):
     env = cli_env(settings.home, MODELVIGIL_SERVICE_URL="http://127.0.0.1:1")
     out = run_cli("simulate", "--debug", env=env)

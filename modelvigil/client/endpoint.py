@@ -369,7 +369,13 @@ class ModelEndpoint:
         """
         models = [m for m in self.list_models(project_id, model_name) if m.get("name") == model_name]
         if not models:
-            raise DeploymentNotFound(f"no model named {model_name!r} in project {project_id}")
+            known = [str(m.get("name")) for m in self.list_models(project_id)]
+            shown = ", ".join(repr(n) for n in known[:10])
+            shown += f" and {len(known) - 10} more" if len(known) > 10 else ""
+            raise DeploymentNotFound(
+                f"no model named {model_name!r} in project {project_id} "
+                + (f"(its models: {shown})" if known else "(it has no model)")
+            )
         model = max(models, key=lambda m: m.get("created_at") or "")
         candidates: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         for build in self.list_builds(project_id, model["id"]):

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -87,12 +87,16 @@ def build_server(
     model: FraudModel | None = None,
     allow_insecure_bind: bool = False,
     faults: FaultPlan | None = None,
+    say: Callable[[str], None] = lambda _line: None,
 ) -> tuple[uvicorn.Server, socket.socket, ServiceIdentity, MetricsStore]:
+    """The service, bound but not yet serving. `say` hears what takes a while (training a model
+    on its first start), for a terminal that would otherwise sit silent."""
     options = options or ServiceOptions()
     check_bind(host, options.auth, allow_insecure_bind)
     identity = load_or_create_identity(settings)
     served = [
-        (i, _model_of(settings, i, model)) for i in served_identities(settings, identity, settings.models)
+        (i, _model_of(settings, i, model, say))
+        for i in served_identities(settings, identity, settings.models)
     ]
     (identity, default_model), *more = served
     store = MetricsStore(settings.resolved_store_url())
@@ -105,12 +109,21 @@ def build_server(
     return server, bind(host, port), identity, store
 
 
-def _model_of(settings: Settings, identity: ServiceIdentity, given: FraudModel | None) -> FraudModel:
+def _model_of(
+    settings: Settings, identity: ServiceIdentity, given: FraudModel | None, say: Callable[[str], None]
+) -> FraudModel:
     """The model served as `identity`: the home's own (or `given`), or one trained with that
     model's seed, kept under its model id."""
-    if identity.seed is None:
-        return given or FraudModel.load_or_train(settings.model_path())
-    return FraudModel.load_or_train(settings.home / "models" / f"{identity.model_id}.joblib", identity.seed)
+    if identity.seed is None and given is not None:
+        return given
+    path = (
+        settings.model_path()
+        if identity.seed is None
+        else settings.home / "models" / f"{identity.model_id}.joblib"
+    )
+    if not path.exists():
+        say(f"training model {identity.model_name!r} (its first start; kept in {path})...")
+    return FraudModel.load_or_train(path, identity.seed)
 
 
 def uvicorn_server(
