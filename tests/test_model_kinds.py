@@ -23,6 +23,7 @@ from modelvigil.analysis.model_schema import (
     infer_task,
     label_values,
     positive_class,
+    sort_key,
 )
 from tests.helpers import record_frame
 
@@ -103,6 +104,33 @@ def test_feature_kinds_follow_their_values_unless_declared():
     declared = infer_features(frame, columns, ["age"], ["stars"]).kinds
     assert declared["input_data.age"] is FeatureKind.categorical
     assert declared["input_data.stars"] is FeatureKind.numeric
+
+
+def test_feature_kinds_at_their_edges_ten_values_boxed_numbers_flags_beside_text():
+    frame = pd.DataFrame(
+        {
+            "ten": np.arange(110) % 10,  # exactly FEW_VALUES whole numbers: still categorical
+            "eleven": np.arange(110) % 11,
+            "boxed": pd.Series([1.5, 2, 3.25, 4] * 27 + [5, 6], dtype=object),  # numbers, as objects
+            "flagged": pd.Series([True, "x"] * 55, dtype=object),  # flags and text: no number in it
+        }
+    )
+    schema = infer_features(frame, list(frame.columns), [], [])
+    assert {c: str(k) for c, k in schema.kinds.items()} == {
+        "ten": "categorical", "eleven": "numeric", "boxed": "numeric", "flagged": "categorical"
+    }
+    assert not any("numbers and text" in note for note in schema.notes)
+
+
+def test_categories_read_alike_from_numbers_and_from_objects_infinities_as_text():
+    values = [1.0, 2.5, np.inf, np.nan, -3.0, -np.inf]
+    expected = ["1", "2.5", "inf", None, "-3", "-inf"]
+    assert categories(pd.Series(values)).tolist() == expected
+    assert categories(pd.Series(values, dtype=object)).tolist() == expected
+
+
+def test_classes_sort_numbers_by_value_before_text_and_flags_as_their_text():
+    assert sorted([10, "b", 2, True, 1.5, "a", False], key=sort_key) == [1.5, 2, 10, False, True, "a", "b"]
 
 
 def test_multiclass_figures_equal_scikit_learns():

@@ -168,3 +168,39 @@ def test_a_slow_answer_stretching_an_aggregate_does_not_leave_its_window_without
     assert tracked[0] == pytest.approx(0.9, abs=0.01)
     assert tracked[1] == pytest.approx(0.8, abs=0.01)
     assert 0.6 < tracked[2] < 0.7  # its own 0.6, with the straggling aggregate's share of 0.8
+
+
+def test_an_empty_range_is_one_no_data_alert_over_the_range_asked_for_and_no_figure():
+    from modelvigil.analysis.calculators.arrival import ARRIVAL_COLUMNS
+    from modelvigil.analysis.calculators.feature_drift import DRIFT_COLUMNS
+    from modelvigil.analysis.config import Alert
+    from modelvigil.analysis.engine import NO_RECORDS, WINDOW_COLUMNS, analyse_blocks
+
+    a = analyse_blocks(lambda: [], pd.DataFrame(), MonitoringConfig(), (1_000, 61_000))
+    assert a.empty and a.notes == [NO_RECORDS]
+    (alert,) = a.alerts
+    assert alert == Alert(
+        kind=AlertKind.no_data,
+        window=0,
+        window_start_ms=1_000,
+        window_end_ms=61_000,
+        metric="predictions",
+        subject="model",
+        value=0.0,
+        threshold=1.0,
+        message="no prediction records in this range: no traffic, or it went to another deployment",
+    )
+    incidents = [(i.kinds, i.alerts, i.start_ms, i.end_ms) for i in a.incidents]
+    assert incidents == [(["no_data"], 1, 1_000, 61_000)]
+    assert a.overall == {
+        "predictions": 0, "requests": 0, "labelled": 0, "invalid_labels": 0, "label_coverage": None,
+        "accuracy": None, "latency_p50_ms": None, "latency_p95_ms": None, "latency_p99_ms": None,
+        "windows": 0, "alerts": 1,
+    }  # fmt: skip
+    assert list(a.windows.columns) == WINDOW_COLUMNS and a.windows.empty
+    assert list(a.drift.columns) == DRIFT_COLUMNS and a.drift.empty
+    assert list(a.arrival.columns) == ARRIVAL_COLUMNS and a.arrival.empty and a.confusion.empty
+    # A frame without a record says so, with no range to put an alert on.
+    nothing = analyse(pd.DataFrame(), pd.DataFrame(), MonitoringConfig())
+    assert nothing.empty and nothing.alerts == [] and nothing.notes == [NO_RECORDS]
+    assert nothing.overall["alerts"] == 0

@@ -182,10 +182,12 @@ def _kind(values: pd.Series) -> FeatureKind:
     known = values.dropna()
     if known.empty:
         return FeatureKind.numeric
-    if pd.api.types.is_bool_dtype(known):
+    # Flags said at once; the numeric branch below would find their two whole values alike. And
+    # numbers without a missing value are floats to numpy with or without the dtype.
+    if pd.api.types.is_bool_dtype(known):  # pragma: no mutate
         return FeatureKind.categorical
     if pd.api.types.is_numeric_dtype(known):
-        floats = known.to_numpy(dtype=float)
+        floats = known.to_numpy(dtype=float)  # pragma: no mutate
         few = _whole_numbers(floats) and np.unique(floats[np.isfinite(floats)]).size <= FEW_VALUES
         return FeatureKind.categorical if few else FeatureKind.numeric
     numbers = pd.to_numeric(known, errors="coerce")
@@ -198,9 +200,12 @@ def _mixed(values: pd.Series) -> bool:
     """Numbers and text in one column (a code 7 beside a code "A7"; read back as text by some
     paths, so text that reads as a number counts as one)."""
     known = values.dropna()
-    if known.empty or pd.api.types.is_numeric_dtype(known) or pd.api.types.is_bool_dtype(known):
+    # A shortcut the sample's test agrees with (numbers alone, flags alone, nothing: never both),
+    # and the sample's size only bounds its cost.
+    typed = pd.api.types.is_numeric_dtype(known) or pd.api.types.is_bool_dtype(known)  # pragma: no mutate
+    if known.empty or typed:  # pragma: no mutate
         return False
-    sample = known.iloc[:1000].astype(object)
+    sample = known.iloc[:1000].astype(object)  # pragma: no mutate
     numeric = pd.to_numeric(sample.map(lambda v: v if not isinstance(v, bool) else None), errors="coerce")
     return bool(numeric.notna().any() and numeric.isna().any())
 
@@ -209,15 +214,20 @@ def categories(values: pd.Series) -> pd.Series:
     """A categorical feature's values as text (1.0 as "1", True as "True"), missing as None."""
     if pd.api.types.is_bool_dtype(values):
         return values.map({True: "True", False: "False"}).astype(object)
-    if pd.api.types.is_numeric_dtype(values):
-        floats = values.to_numpy(dtype=float)
-        out = np.full(floats.size, None, dtype=object)
+    if pd.api.types.is_numeric_dtype(values):  # a fast path: the same text as the general one
+        # numpy makes numbers floats and a None-filled array objects whatever the dtype says,
+        # and a non-finite value is never whole, whatever it is replaced by.
+        floats = values.to_numpy(dtype=float)  # pragma: no mutate
+        out = np.full(floats.size, None, dtype=object)  # pragma: no mutate
         finite = np.isfinite(floats)
-        whole = finite & (np.mod(np.where(finite, floats, 0), 1) == 0)
+        whole = finite & (np.mod(np.where(finite, floats, 0), 1) == 0)  # pragma: no mutate
         out[whole] = floats[whole].astype(np.int64).astype(str)
-        out[finite & ~whole] = floats[finite & ~whole].astype(str)
+        shown = ~whole & ~np.isnan(floats)  # fractions and infinities, as their text
+        out[shown] = floats[shown].astype(str)
         return pd.Series(out, index=values.index, dtype=object)
-    return values.map(_category_text, na_action="ignore").astype(object).where(values.notna(), None)
+    # Missing values are put back as None after the map, whatever it made of them.
+    text = values.map(_category_text, na_action="ignore")  # pragma: no mutate
+    return text.astype(object).where(values.notna(), None)
 
 
 def _category_text(value: object) -> str:
