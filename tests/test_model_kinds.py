@@ -129,6 +129,55 @@ def test_categories_read_alike_from_numbers_and_from_objects_infinities_as_text(
     assert categories(pd.Series(values, dtype=object)).tolist() == expected
 
 
+def test_text_in_a_feature_declared_numeric_is_a_missing_value_not_a_failure():
+    rng = np.random.default_rng(23)
+    amount = pd.Series(rng.normal(100, 10, 1_000), dtype=object)
+    amount[900:] = "n/a"  # the last window: a tenth of its values are not numbers
+    amount[:100] = np.where(np.arange(100) % 10 == 0, "n/a", amount[:100])
+    truth = rng.integers(0, 2, 1_000)
+    a = analyse(
+        record_frame(truth, truth, amount=amount),
+        pd.DataFrame(),
+        MonitoringConfig(window_size=100, numeric=["amount"]),
+    )
+    drift = a.drift.set_index("window")
+    assert a.feature_kinds == {"amount": "numeric"}
+    assert drift.loc[0, "nan_share"] == pytest.approx(0.1) and drift.loc[9, "nan_share"] == 1.0
+    assert drift["reference_nan_share"].tolist() == pytest.approx([0.05] * 10)  # 10 of the reference's 200
+
+
+def test_a_missing_share_that_rises_beyond_noise_but_by_less_than_the_least_rise_is_quiet():
+    size = 10_000
+    shares = [0.2, 0.2, 0.2, 0.24, 0.30]  # the reference's, two quiet, +0.04 (under 0.05), +0.10
+    rng = np.random.default_rng(24)
+    x = rng.normal(size=size * len(shares))
+    for w, share in enumerate(shares):
+        x[w * size : w * size + int(share * size)] = np.nan
+    truth = rng.integers(0, 2, x.size)
+    a = analyse(record_frame(truth, truth, x=x), pd.DataFrame(), MonitoringConfig(window_size=size))
+    drift = a.drift.set_index("window")
+    assert drift.loc[3, "nan_pvalue"] < 1e-6  # beyond noise, and yet
+    assert [(al.window, al.value, al.threshold) for al in a.alerts if al.kind == "missing"] == [
+        (4, pytest.approx(0.30), pytest.approx(0.2))
+    ]
+
+
+def test_one_new_category_value_in_a_window_is_a_bin_of_its_own():
+    from scipy.spatial.distance import jensenshannon
+
+    channel = np.array(["web", "app"] * 200, dtype=object)
+    channel[350] = "phone"  # once, in the last window
+    truth = np.zeros(400, dtype=int)
+    a = analyse(
+        record_frame(truth, truth, channel=channel), pd.DataFrame(), MonitoringConfig(window_size=100)
+    )
+    last = a.drift.set_index("window").loc[3]
+    window = [np.sum(channel[300:] == c) for c in ("web", "app", "phone")]
+    reference = [np.sum(channel[:80] == c) for c in ("web", "app")] + [0]
+    assert last["js"] == pytest.approx(jensenshannon(window, reference, base=2))
+    assert last["unseen_share"] == pytest.approx(0.01)
+
+
 def test_classes_sort_numbers_by_value_before_text_and_flags_as_their_text():
     assert sorted([10, "b", 2, True, 1.5, "a", False], key=sort_key) == [1.5, 2, 10, False, True, "a", "b"]
 

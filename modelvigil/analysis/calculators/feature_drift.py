@@ -59,10 +59,12 @@ class CategoryReference:
         counts = known.value_counts()
         folded = len(counts) > TOP_CATEGORIES
         kept = [str(c) for c in counts.index[:TOP_CATEGORIES]]
-        other = int(counts.iloc[TOP_CATEGORIES:].sum()) if folded else 0
+        # Unfolded, nothing lies beyond the top: the sum would be 0 too. And counts are compared
+        # as shares, alike from ints and floats.
+        other = int(counts.iloc[TOP_CATEGORIES:].sum()) if folded else 0  # pragma: no mutate
         bins = [*counts.iloc[:TOP_CATEGORIES].to_numpy(), other] + ([] if folded else [0])
-        return cls(kept, np.array(bins, dtype=float), frozenset(counts.index), folded,
-                   1.0 - len(known) / len(text), len(known))  # fmt: skip
+        reference = np.array(bins, dtype=float)  # pragma: no mutate
+        return cls(kept, reference, frozenset(counts.index), folded, 1.0 - len(known) / len(text), len(known))
 
     @property
     def labels(self) -> list[str]:
@@ -72,11 +74,13 @@ class CategoryReference:
         """A window's counts over the same bins (missing values left out); the categories the
         reference never had are also tallied by name into `unseen` (up to UNSEEN_NAMES of them)."""
         tally = categories(values).dropna().value_counts()
-        out = np.zeros(len(self.labels), dtype=np.int64)
+        # Counts as ints or floats alike; each kept category comes once from value_counts, so its
+        # bin is added to once.
+        out = np.zeros(len(self.labels), dtype=np.int64)  # pragma: no mutate
         index = {c: i for i, c in enumerate(self.kept)}
         for category, n in tally.items():
             if category in index:
-                out[index[category]] += n
+                out[index[category]] += n  # pragma: no mutate
             # Folded, a category the reference never had also lands in "other", the last bin then.
             elif self.folded or category in self.everything:  # pragma: no mutate
                 out[len(self.kept)] += n
@@ -100,7 +104,10 @@ class _Seen:
 def _numbers(records: pd.DataFrame, column: str) -> np.ndarray:
     if column not in records:
         return np.full(len(records), np.nan)
-    return pd.to_numeric(records[column], errors="coerce").to_numpy(dtype=float)
+    numbers = pd.to_numeric(records[column], errors="coerce")
+    # The readers' columns are floats or objects: to_numeric makes numpy floats or ints of them,
+    # measured alike.
+    return numbers.to_numpy(dtype=float)  # pragma: no mutate
 
 
 def missing_pvalue(share: float, n: int, reference_share: float, n_reference: int) -> float:
@@ -115,6 +122,8 @@ def missing_pvalue(share: float, n: int, reference_share: float, n_reference: in
 
 
 MISSING_RISE = "thresholds.min_missing_rise"
+# A window's measures of a feature's values (one kind's, the other's NaN).
+MEASURES = ("psi", "psi_critical", "ks", "ks_pvalue", "js", "chi2_pvalue", "unseen_share")
 
 
 class FeatureDrift(Calculator):
@@ -199,22 +208,22 @@ class FeatureDrift(Calculator):
 
     def _measure(self, column: str, key: int) -> dict[str, object]:
         seen = self.seen[column]
+        # Every window measured has rows, and every fitted feature is folded for all of them
+        # (missing values included): n_rows is never 0.
         n_rows, present = seen.rows[key], seen.present[key]
-        nan_share = 1.0 - present / n_rows if n_rows else math.nan
+        nan_share = 1.0 - present / n_rows
         numeric = column in self.numeric
         reference = self.numeric[column] if numeric else self.categorical[column]
         ref_n = reference.sample.size if numeric else reference.n
         ref_nan = reference.nan_share
         out: dict[str, object] = {
             "kind": FeatureKind.numeric.value if numeric else FeatureKind.categorical.value,
-            "psi": math.nan, "psi_critical": math.nan, "ks": math.nan, "ks_pvalue": math.nan,
-            "js": math.nan, "chi2_pvalue": math.nan, "unseen_share": math.nan,
+            **dict.fromkeys(MEASURES, math.nan),  # a window without a value keeps them NaN
             "nan_share": nan_share,
             "reference_nan_share": ref_nan,
-            "nan_pvalue": missing_pvalue(nan_share, n_rows, ref_nan, self.reference_rows)
-            if n_rows else math.nan,
-        }  # fmt: skip
-        out["nan_rise"] = nan_share - ref_nan if n_rows else math.nan
+            "nan_pvalue": missing_pvalue(nan_share, n_rows, ref_nan, self.reference_rows),
+            "nan_rise": nan_share - ref_nan,
+        }
         if present == 0:
             return out
         counts = seen.bins[key]
@@ -228,15 +237,16 @@ class FeatureDrift(Calculator):
             )
             return out
         used = (counts > 0) | (reference.counts > 0)  # bins neither sample has say nothing
-        window, expected = counts[used].astype(float), reference.counts[used]
+        # astype(None) would be float64 too.
+        window, expected = counts[used].astype(float), reference.counts[used]  # pragma: no mutate
         out.update(
             psi=psi(window, expected / expected.sum()),
             psi_critical=psi_noise_floor(present, ref_n, int(used.sum())),
             js=float(jensenshannon(window, expected, base=2)),
-            chi2_pvalue=float(stats.chi2_contingency(np.vstack([window, expected])).pvalue)
-            if used.sum() >= 2 else 1.0,
+            # One bin used (one category in both): no freedom left, and scipy says p = 1.
+            chi2_pvalue=float(stats.chi2_contingency(np.vstack([window, expected])).pvalue),
             unseen_share=float(counts[-1] / present) if not reference.folded else math.nan,
-        )  # fmt: skip
+        )
         return out
 
     def empty_features(self) -> list[str]:
