@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from modelvigil.analysis.config import MonitoringConfig
 from modelvigil.analysis.engine import analyse, prepare_records
@@ -234,3 +235,135 @@ def test_the_predicted_positive_rate_comes_with_its_interval():
         (w["positive_rate_low"] < w["positive_rate"]) & (w["positive_rate"] < w["positive_rate_high"])
     ).all()
     assert (w["positive_rate_high"] - w["positive_rate_low"]).between(0.05, 0.12).all()  # +-4 points at n=500
+
+
+def _cusum_written_out(
+    errors: np.ndarray, windows: np.ndarray, accuracy: float, n_reference: int, shift: float
+) -> tuple[dict, dict]:
+    """The errors' CUSUM, one labelled prediction at a time: per window its highest level and the
+    window where the excursion that reached it began (after the last time it stood at 0)."""
+    error = 1 - accuracy
+    base = min(error + 1.645 * np.sqrt(max(error * (1 - error), 1 / n_reference) / n_reference), 0.5)
+    p0 = min(max(base, 1e-3), 0.5)
+    p1 = min(p0 * shift, 0.999)
+    level, began, top, since = 0.0, None, {}, {}
+    for wrong, w in zip(errors, windows, strict=True):
+        level = max(0.0, level + (np.log(p1 / p0) if wrong else np.log((1 - p1) / (1 - p0))))
+        if level == 0:
+            began = None
+        elif began is None:
+            began = w
+        if w not in top or level > top[w]:
+            top[w], since[w] = level, began if began is not None else w
+    return top, since
+
+
+@pytest.mark.parametrize("block_rows", [None, 7, 97])
+def test_every_reference_relative_column_written_out_and_the_same_over_blocks(block_rows):
+    from scipy.stats import ks_2samp
+
+    from modelvigil.analysis.engine import analyse_blocks
+    from modelvigil.analysis.performance_drift import cusum_limit
+
+    rng = np.random.default_rng(31)
+    n, size, reference_rows = 4_000, 250, 1_000
+    p = np.clip(np.r_[rng.uniform(0.85, 1.0, 2_500), rng.uniform(0.6, 0.8, 1_500)], 0, 1)
+    correct = rng.random(n) < np.r_[np.full(2_500, 0.93), np.full(1_500, 0.8)]
+    records = frame(correct, probability=np.where(rng.random(n) < 0.5, p, 1 - p), seed=5)
+    records.loc[rng.random(n) < 0.3, LABEL_KEY] = np.nan  # 70% of the labels arrived
+    records.loc[3_000:3_249, LABEL_KEY] = np.nan  # a window without any
+    config = MonitoringConfig(window_size=size)
+    reference = records.iloc[:reference_rows]
+    if block_rows is None:
+        result = analyse(records, pd.DataFrame(), config, reference=reference)
+    else:
+        blocks = [records.iloc[i : i + block_rows] for i in range(0, n, block_rows)]
+        span = (int(records["start_ms"].min()), int(records["end_ms"].max()))
+        result = analyse_blocks(lambda: blocks, pd.DataFrame(), config, span, lambda: [reference])
+    w = result.windows
+    window = np.arange(n) // size
+    labelled = records[LABEL_KEY].notna().to_numpy()
+    hit = (records["prediction"] == records[LABEL_KEY]).to_numpy()
+    ref_n = int(labelled[:reference_rows].sum())
+    ref_acc = hit[:reference_rows][labelled[:reference_rows]].mean()
+    assert w["reference_accuracy"].tolist() == pytest.approx([ref_acc] * (n // size))
+
+    t = config.thresholds
+    top, since = _cusum_written_out(~hit[labelled], window[labelled], ref_acc, ref_n, t.cusum_shift)
+    per_window = np.median(np.bincount(window[labelled], minlength=n // size))
+    base = min((1 - ref_acc) + 1.645 * np.sqrt((1 - ref_acc) * ref_acc / ref_n), 0.5)
+    limit = cusum_limit(base, t.cusum_shift, per_window * t.cusum_quiet_windows)
+    for k in range(n // size):
+        row, mine = w.iloc[k], (window == k) & labelled
+        if not mine.any():  # no label: nothing to hold against the reference
+            assert np.isnan(row["accuracy_cusum"]) and np.isnan(row["cusum_since"])
+            assert np.isnan(row["accuracy_drop"]) and np.isnan(row["accuracy_drop_pvalue"])
+        else:
+            acc, m = hit[mine].mean(), int(mine.sum())
+            pooled = (acc * m + ref_acc * ref_n) / (m + ref_n)
+            z = (acc - ref_acc) / np.sqrt(pooled * (1 - pooled) * (1 / m + 1 / ref_n))
+            assert row["accuracy_drop"] == pytest.approx(ref_acc - acc)
+            assert row["accuracy_drop_pvalue"] == pytest.approx(stats.norm.cdf(z))
+            assert row["accuracy_cusum"] == pytest.approx(top[k]) and row["cusum_since"] == since[k]
+        assert row["cusum_limit"] == pytest.approx(limit)
+        probs = records["probability"].to_numpy()
+        d = ks_2samp(probs[window == k], probs[:reference_rows]).statistic
+        assert row["probability_ks"] == pytest.approx(d, abs=0.02)  # binned, not exact
+        assert row["estimated_drop"] == pytest.approx(ref_acc - row["estimated_accuracy"])
+    assert (w["accuracy_cusum"].iloc[12:] > limit).any()  # the errors did add up after the drop
+
+
+def test_what_the_reference_allows_is_said_in_its_own_words():
+    few = frame(exact(REFERENCE + WINDOW, 1_400, 1))
+    few.loc[: REFERENCE - 1, LABEL_KEY] = np.nan
+    few.loc[:9, LABEL_KEY] = few.loc[:9, "prediction"]  # 10 labels: too few for any level
+    held = analyse(few, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=few.iloc[:REFERENCE])
+    assert "the reference holds too few labels: accuracy is held against the floor only" in held.notes
+
+    # Exactly the CUSUM's least reference (500 labels): judged, not held back; 499: held back.
+    for labels, is_held in ((500, False), (499, True)):
+        records = frame(exact(REFERENCE + WINDOW, 1_400, 2), probability=np.full(REFERENCE + WINDOW, 0.9))
+        records.loc[labels : REFERENCE - 1, LABEL_KEY] = np.nan
+        a = analyse(
+            records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+        )
+        assert bool(a.windows["cusum_limit"].isna().all()) is is_held, labels
+        assert any("too few for the accuracy CUSUM" in note for note in a.notes) is is_held
+
+    # A binary model without probabilities says what it cannot estimate; nothing about classes.
+    bare = frame(exact(REFERENCE + WINDOW, 1_400, 3), probability=np.full(REFERENCE + WINDOW, np.nan))
+    b = analyse(bare, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=bare.iloc[:REFERENCE])
+    assert "no predicted probabilities recorded: accuracy is not estimated before labels arrive" in b.notes
+    assert not any("multi-class" in note for note in b.notes)
+    assert b.windows["estimated_accuracy"].isna().all()
+
+
+def test_a_multiclass_model_is_not_estimated_before_labels_even_with_probabilities():
+    rng = np.random.default_rng(8)
+    n = REFERENCE + 2 * WINDOW
+    truth = rng.integers(0, 3, n)
+    records = frame(np.ones(n, dtype=bool), probability=rng.uniform(0.4, 1.0, n))
+    records["prediction"] = np.where(rng.random(n) < 0.85, truth, (truth + 1) % 3)
+    records[LABEL_KEY] = truth.astype(float)
+    a = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+    )
+    assert str(a.task) == "multiclass"
+    assert (
+        "a multi-class model: accuracy is not estimated before labels (confidence-based "
+        "estimation is for binary models here)"
+    ) in a.notes
+    assert not any("no predicted probabilities" in note for note in a.notes)
+    assert a.windows["estimated_accuracy"].isna().all()
+
+
+def test_probabilities_recorded_as_text_are_missing_ones():
+    records = frame(exact(REFERENCE + WINDOW, 1_400, 4), probability=np.full(REFERENCE + WINDOW, 0.9))
+    records["probability"] = records["probability"].astype(object)
+    records.loc[REFERENCE:, "probability"] = "n/a"  # the last window's: not numbers
+    a = analyse(
+        records, pd.DataFrame(), MonitoringConfig(window_size=WINDOW), reference=records.iloc[:REFERENCE]
+    )
+    assert a.windows["estimated_accuracy"].iloc[:2].notna().all() and np.isnan(
+        a.windows["estimated_accuracy"].iloc[2]
+    )

@@ -26,6 +26,11 @@ from modelvigil.analysis.performance_drift import (
     cusum_limit,
 )
 
+# What is judged before labels arrive, from the model's probabilities (NaN without them).
+BEFORE_LABELS = (
+    "estimated_accuracy", "estimated_drop", "estimated_drop_pvalue", "probability_ks", "probability_pvalue",
+)  # fmt: skip
+
 
 class ReferenceAccuracy(Calculator):
     rules = (
@@ -51,12 +56,14 @@ class ReferenceAccuracy(Calculator):
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.reference: PerformanceReference | None = None
+        # Set by `fit` before any fold reads them (and without a reference, never read).
+        self.reference: PerformanceReference | None = None  # pragma: no mutate
         self.probability_fine: FineBins | None = None
         self.level = 0.0
-        self.base_rate = 0.0
+        self.base_rate = 0.0  # pragma: no mutate
         self.cusum_held = False  # the reference too small for the CUSUM to judge anything
-        self.run_start: int | None = None  # window key where the CUSUM's current excursion began
+        # The window key where the CUSUM's current excursion began (read only once it is above 0).
+        self.run_start: int | None = None  # pragma: no mutate
         self.cusum_max: dict[int, float] = {}
         self.cusum_since: dict[int, int] = {}
         self.labelled: Counter = Counter()
@@ -67,7 +74,7 @@ class ReferenceAccuracy(Calculator):
         self.probability: dict[int, np.ndarray] = {}
 
     def fit(self, reference: pd.DataFrame, context: Context) -> None:
-        super().fit(reference, context)
+        super().fit(reference, context)  # pragma: no mutate (the base keeps only the context)
         if reference.empty:
             return
         self.reference = PerformanceReference.fit(reference, calibrate=context.task is Task.binary)
@@ -125,7 +132,8 @@ class ReferenceAccuracy(Calculator):
         steps = bernoulli_steps(errors, self.base_rate, self.context.config.thresholds.cusum_shift)
         level = sequential.cusum(steps, self.level)
         at = np.arange(level.size)
-        last_zero = np.maximum.accumulate(np.where(level <= 0, at, -1))
+        # Any negative stands for "no zero yet in this block".
+        last_zero = np.maximum.accumulate(np.where(level <= 0, at, -1))  # pragma: no mutate
         carried = self.run_start if self.level > 0 and self.run_start is not None else int(windows[0])
         start = np.where(last_zero >= 0, windows[np.minimum(last_zero + 1, level.size - 1)], carried)
         self.level = float(level[-1])
@@ -140,27 +148,23 @@ class ReferenceAccuracy(Calculator):
     def columns(self, keys: list[int]) -> pd.DataFrame:
         performance = self.reference
         if performance is None:
-            return pd.DataFrame(index=range(len(keys)))
+            return pd.DataFrame()  # no columns: the table's rows are the other calculators'
         t = self.context.config.thresholds
-        labelled = [self.labelled[k] for k in keys]
-        per_window = max(float(np.median(labelled)), 1.0) if any(labelled) else 1.0
+        per_window = max(float(np.median([self.labelled[k] for k in keys])), 1.0)  # windows without labels: 1
         limit = cusum_limit(self.base_rate, t.cusum_shift, per_window * t.cusum_quiet_windows)
         number = {key: i for i, key in enumerate(keys)}
         rows = []
         for key in keys:
             n = self.labelled[key]
             accuracy = self.hits[key] / n if n else math.nan
+            since = self.cusum_since.get(key)  # the CUSUM has a level in labelled windows only
             row = {
                 "reference_accuracy": performance.accuracy,
                 **performance.drop_test(accuracy, n, t.min_labels),
-                "accuracy_cusum": self.cusum_max.get(key, math.nan) if n else math.nan,
+                "accuracy_cusum": self.cusum_max[key] if since is not None else math.nan,
                 "cusum_limit": limit if not self.cusum_held else math.nan,
-                "cusum_since": number.get(self.cusum_since.get(key, -1), math.nan) if n else math.nan,
-                "estimated_accuracy": math.nan,
-                "estimated_drop": math.nan,
-                "estimated_drop_pvalue": math.nan,
-                "probability_ks": math.nan,
-                "probability_pvalue": math.nan,
+                "cusum_since": number[since] if since is not None else math.nan,
+                **dict.fromkeys(BEFORE_LABELS, math.nan),
             }
             if self.expected_n[key]:
                 estimate = self.expected_sum[key] / self.expected_n[key]
@@ -168,7 +172,8 @@ class ReferenceAccuracy(Calculator):
                     self.expected_var[key] / self.expected_n[key] ** 2
                     + performance.accuracy * (1 - performance.accuracy) / performance.n_labelled
                 )
-                z = (estimate - performance.accuracy) / np.sqrt(var) if var > 0 else 0.0
+                # var is 0 only for a perfect reference whose calibration says 0 or 1 exactly.
+                z = (estimate - performance.accuracy) / np.sqrt(var) if var > 0 else 0.0  # pragma: no mutate
                 row.update(
                     estimated_accuracy=estimate,
                     estimated_drop=performance.accuracy - estimate,
