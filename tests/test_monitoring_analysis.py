@@ -6,7 +6,7 @@ import pytest
 
 from modelvigil.analysis.config import AlertKind, MonitoringConfig
 from modelvigil.analysis.drift import ReferenceProfile, psi_noise_floor
-from modelvigil.analysis.engine import analyse
+from modelvigil.analysis.engine import analyse, analyse_blocks
 from modelvigil.analysis.performance import wilson_interval
 
 
@@ -204,3 +204,90 @@ def test_an_empty_range_is_one_no_data_alert_over_the_range_asked_for_and_no_fig
     nothing = analyse(pd.DataFrame(), pd.DataFrame(), MonitoringConfig())
     assert nothing.empty and nothing.alerts == [] and nothing.notes == [NO_RECORDS]
     assert nothing.overall["alerts"] == 0
+
+
+def _binary_records(n: int, seed: int = 0) -> pd.DataFrame:
+    from tests.helpers import record_frame
+
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n)
+    guess = np.where(rng.random(n) < 0.85, truth, 1 - truth)
+    return record_frame(guess, truth.astype(float), x=rng.normal(size=n), grade=rng.integers(1, 4, n))
+
+
+def test_records_out_of_time_order_are_analysed_as_in_order():
+    records = _binary_records(1_000, 1)
+    config = MonitoringConfig(window_size=100)
+    ordered = analyse(records, pd.DataFrame(), config)
+    shuffled = records.sample(frac=1.0, random_state=3)  # and an index that is not 0..n-1
+    mixed = analyse(shuffled, pd.DataFrame(), config)
+    pd.testing.assert_frame_equal(mixed.windows, ordered.windows)
+    pd.testing.assert_frame_equal(mixed.drift, ordered.drift)
+    # A block out of order, its reference given: put in order before it is cut into windows.
+    span = (int(records["start_ms"].min()), int(records["end_ms"].max()))
+    reference = records.iloc[:200]
+    blocked = analyse_blocks(lambda: [shuffled], pd.DataFrame(), config, span, lambda: [reference])
+    in_order = analyse(records, pd.DataFrame(), config, reference)
+    pd.testing.assert_frame_equal(blocked.windows, in_order.windows)
+
+
+def test_records_without_labels_or_predictions_still_give_traffic_and_drift():
+    records = _binary_records(600, 2).drop(columns=["final_label", "prediction"])
+    a = analyse(records, pd.DataFrame(), MonitoringConfig(window_size=200))
+    assert a.windows["predictions"].tolist() == [200, 200, 200]
+    assert a.windows["accuracy"].isna().all() and a.overall["labelled"] == 0
+    assert set(a.drift["feature"]) == {"x", "grade"}
+
+
+@pytest.mark.parametrize(("n", "size", "windows"), [(95, 10, 10), (3, 1, 3), (1_000, 100, 10)])
+def test_count_windows_by_default_are_a_tenth_of_the_range_each(n, size, windows):
+    a = analyse(_binary_records(n, 3), pd.DataFrame(), MonitoringConfig())
+    assert len(a.windows) == windows
+    assert a.windows["predictions"].tolist() == [size] * (windows - 1) + [n - size * (windows - 1)]
+
+
+def test_time_windows_cut_by_the_clock_and_labels_by_their_arrival_minute():
+    records = _binary_records(300, 4)  # one a second: five minutes
+    records["start_ms"] = 1_700_000_040_000 + np.arange(300) * 1_000  # from the start of a minute
+    records["end_ms"] = records["start_ms"] + 3
+    records["delayed_arrived_ms"] = records["start_ms"] + 60_000  # each label a minute later
+    a = analyse(records, pd.DataFrame(), MonitoringConfig(window_kind="time", window_minutes=1))
+    assert a.windows["predictions"].tolist() == [60] * 5
+    assert np.diff(a.windows["start_ms"]).tolist() == [60_000] * 4
+    assert np.diff(a.arrival["arrived_from_ms"]).tolist() == [60_000] * 4  # arrival minutes too
+    assert a.arrival["n_labelled"].tolist() == [60] * 5
+
+
+def test_what_the_model_is_taken_for_is_said_and_classes_come_from_labels_too():
+    from tests.helpers import record_frame
+
+    def notes(prediction, label, **config) -> tuple[list[str], object]:
+        a = analyse(
+            record_frame(prediction, label), pd.DataFrame(), MonitoringConfig(window_size=50, **config)
+        )
+        about = ("classes ", "positive label ", "model task ")  # what the model is taken for
+        return [n for n in a.notes if n.startswith(about)], a
+
+    said, a = notes(["a", "b"] * 50, ["a", "b"] * 50)
+    assert said == [
+        "classes 'a' and 'b': which is positive is not clear, so precision and recall are macro-averaged "
+        "(--positive-label to choose)",
+        "model task inferred from the records: binary classification (--task to say otherwise)",
+    ]
+    said, a = notes(["a", "b"] * 50, ["a", "b"] * 50, positive_label="b", task="binary")
+    assert said == [] and a.positive == "b"  # given and found: nothing to say, nothing inferred
+    said, _ = notes(["a", "b"] * 50, ["a", "b"] * 50, positive_label="z")
+    assert (
+        said[0]
+        == "positive label 'z' is none of the classes seen (a, b): precision and recall are macro-averaged"
+    )
+    said, a = notes([1, 2] * 50, ["x", "x"] + [1, 2] * 49)  # a class only the labels have
+    assert said[-1] == (
+        "model task inferred from the records: multi-class classification (3 classes) "
+        "(--task to say otherwise)"
+    )
+    assert a.per_class["class"].tolist() == [1, 2, "x"]  # numbers by value, then text
+    said, _ = notes(np.linspace(0, 1, 100), np.linspace(0, 1, 100) + 0.01)
+    assert said == [
+        "model task inferred from the records: regression (numeric predictions) (--task to say otherwise)"
+    ]
