@@ -1142,3 +1142,62 @@ def test_features_that_come_and_go_between_blocks_and_a_feature_of_one_category(
         )
     one = drift.loc["one"]
     assert (one["chi2_pvalue"] == 1.0).all() and (one["js"] == 0.0).all() and (one["psi"] < 1e-6).all()
+
+
+def test_classes_from_the_reference_labels_and_predictions_alike_and_missing_predictions_as_misses():
+    rng = np.random.default_rng(41)
+    n, size = 1_200, 200
+    truth = rng.choice(np.array([1, "b", "c"], dtype=object), n)
+    guess = np.where(rng.random(n) < 0.8, truth, rng.choice(np.array([1, "b", "c"], dtype=object), n))
+    guess = guess.astype(object)
+    truth[700:720] = "d"  # labels of a class never predicted
+    guess[900:915] = "e"  # predictions of a class never labelled
+    guess[1_000:1_010] = None  # labelled calls that came back without a prediction
+    guess[1_010:1_200] = [1, "b"] * 95  # the last window never predicts "c"
+    frame = record_frame(guess, pd.Series(truth, dtype=object))
+    config = MonitoringConfig(window_size=size, thresholds={"min_labels": 1})
+    a = analyse(frame, pd.DataFrame(), config, reference=frame.iloc[:400])
+    classes = [1, "b", "c", "d", "e"]
+    assert a.per_class["class"].tolist() == classes  # numbers first, then text, every one seen
+    for w in range(n // size):
+        part = slice(w * size, (w + 1) * size)
+        y, p = truth[part].astype(str), np.where(guess[part] == None, "none", guess[part]).astype(str)  # noqa: E711
+        row = a.windows.iloc[w]
+        assert row["n_labelled"] == size  # a call without a prediction is labelled, and a miss
+        assert row["accuracy"] == pytest.approx(np.mean(y == p))
+        expected = recall_score(y, p, labels=[str(c) for c in classes], average="macro", zero_division=0)
+        assert row["recall"] == pytest.approx(expected)
+        predicted = [c for c in guess[part] if c is not None]
+        for c in (1, "b", "c", "e"):
+            assert row[f"share_{c}"] == pytest.approx(sum(x == c for x in predicted) / len(predicted))
+    assert not any(column.startswith("share_None") for column in a.windows.columns)
+    assert a.windows.iloc[5]["share_c"] == 0.0  # a class the window never predicted: 0, not missing
+    assert a.confusion.index.name == "actual" and a.confusion.columns.name == "predicted"
+    assert a.confusion["(no prediction)"].sum() == 10  # shown as such, not as a class "nan"
+    assert (a.confusion.dtypes == np.int64).all()
+
+
+def test_a_window_with_exactly_the_least_labels_is_judged_and_one_without_predictions_has_no_mix():
+    truth = np.array([0, 1] * 50)
+    guess = truth.astype(float)
+    guess[50:] = np.nan  # the second window: no prediction came back
+    label = pd.Series([None] * 100, dtype=object)
+    label[0] = 0  # one label in the first window
+    frame = record_frame(guess, label)
+    config = MonitoringConfig(window_size=50, task="binary", thresholds={"min_labels": 1})
+    a = analyse(frame, pd.DataFrame(), config, reference=frame.iloc[:50])
+    first, second = a.windows.iloc[0], a.windows.iloc[1]
+    assert first["accuracy"] == 1.0 and first["n_labelled"] == 1  # one label, as many as asked for
+    assert np.isnan(second["share_0"]) and np.isnan(second["share_1"])
+
+
+def test_twenty_classes_are_shown_each_and_a_classifier_without_labels_has_no_accuracy():
+    classes = [f"k{i:02d}" for i in range(20)]
+    guess = np.array(classes * 20, dtype=object)
+    a = analyse(record_frame(guess, guess), pd.DataFrame(), MonitoringConfig(window_size=100))
+    assert [c for c in a.windows.columns if c.startswith("share_")] == [f"share_{c}" for c in classes]
+    bare = analyse(
+        record_frame(guess, pd.Series([None] * 400, dtype=object)), pd.DataFrame(), MonitoringConfig()
+    )
+    assert bare.overall["accuracy"] is None
+    assert bare.per_class.columns.tolist() == ["class", "labels", "predicted", "precision", "recall", "f1"]

@@ -20,26 +20,33 @@ from modelvigil.analysis.performance import wilson_interval
 
 SHOWN_CLASSES = 20  # more classes than this: the mix and the confusion matrix show the most frequent
 OTHER = "(other)"
+NO_PREDICTION = "(no prediction)"  # a labelled call that came back without one: a miss
+PER_CLASS_COLUMNS = ["class", "labels", "predicted", "precision", "recall", "f1"]
 
 
 def class_keys(values: pd.Series) -> pd.Series:
     """Each value as its class (`class_key`: 1.0 as 1), kept as objects: a float column of whole
     numbers would otherwise be inferred back into floats."""
+    # The dtypes and the index are what numpy and pandas would give anyway (a float column's
+    # values are floats, an array filled with None holds objects; every frame here is indexed
+    # 0..n-1), said for the reader: the lines marked are equivalent under mutation.
     if pd.api.types.is_float_dtype(values):
-        floats = values.to_numpy(dtype=float)
+        floats = values.to_numpy(dtype=float)  # pragma: no mutate
         finite = np.isfinite(floats)
         if np.all(np.mod(floats[finite], 1) == 0):
-            out = np.full(floats.size, None, dtype=object)
+            out = np.full(floats.size, None, dtype=object)  # pragma: no mutate
             out[finite] = floats[finite].astype(np.int64).astype(object)
-            return pd.Series(out, index=values.index, dtype=object)
+            return pd.Series(out, index=values.index, dtype=object)  # pragma: no mutate
         return values
     if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values
-    return pd.Series(
-        [None if v is None or v != v else class_key(v) for v in values.to_numpy(dtype=object)],
-        index=values.index,
-        dtype=object,
-    )
+    objects = values.to_numpy(dtype=object)  # pragma: no mutate
+    keys = [None if v is None or v != v else class_key(v) for v in objects]
+    return pd.Series(keys, index=values.index, dtype=object)  # pragma: no mutate
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def rates(confusion: Counter, classes: list[object]) -> dict[object, tuple[float, float, float]]:
@@ -77,10 +84,11 @@ class Classification(Calculator):
         self.mix: dict[int, Counter] = {}
         self.positives: Counter = Counter()
         self.rows: Counter = Counter()
-        self.reference_mix: CategoricalReference | None = None
+        # Set by fit, or never read.
+        self.reference_mix: CategoricalReference | None = None  # pragma: no mutate
 
     def fit(self, reference: pd.DataFrame, context: Context) -> None:
-        super().fit(reference, context)
+        super().fit(reference, context)  # pragma: no mutate (the base keeps only the context)
         if not reference.empty:
             counts = class_keys(reference["prediction"]).value_counts()
             if not counts.empty:
@@ -100,18 +108,19 @@ class Classification(Calculator):
                 self.positives[key] += int((p == positive).sum())
             mine = rows[labelled[rows]]
             if mine.size:
-                pairs = pd.DataFrame(
-                    {"a": label.iloc[mine].to_numpy(), "p": prediction.iloc[mine].to_numpy()}
-                )
-                self.confusion.setdefault(key, Counter()).update(
-                    Counter(dict(pairs.value_counts(dropna=False).items()))
-                )
+                # (actual, predicted) pairs, in that order whatever the columns are called; a
+                # labelled call without a prediction is a pair too (a miss), and dropna=None
+                # would keep it as False does.
+                actual, predicted = label.iloc[mine].to_numpy(), prediction.iloc[mine].to_numpy()
+                pairs = pd.DataFrame({"a": actual, "p": predicted})  # pragma: no mutate
+                counted = pairs.value_counts(dropna=False)  # pragma: no mutate
+                self.confusion.setdefault(key, Counter()).update(Counter(dict(counted.items())))
 
     def classes(self) -> list[object]:
         seen = {c for counts in self.confusion.values() for pair in counts for c in pair}
         seen |= {c for counts in self.mix.values() for c in counts}
         seen |= set(self.context.classes)
-        return sorted((c for c in seen if not (isinstance(c, float) and math.isnan(c))), key=sort_key)
+        return sorted((c for c in seen if not _missing(c)), key=sort_key)
 
     def columns(self, keys: list[int]) -> pd.DataFrame:
         min_labels = max(self.context.config.thresholds.min_labels, 1)
@@ -119,7 +128,7 @@ class Classification(Calculator):
         classes = self.classes()
         mix_over_range: Counter = Counter()
         for key in keys:
-            mix_over_range.update(self.mix.get(key, {}))
+            mix_over_range.update(self.mix[key])  # every window folded has its mix, empty or not
         predicted_classes = self._shown(mix_over_range)
         rows = []
         for key in keys:
@@ -127,7 +136,8 @@ class Classification(Calculator):
             n = sum(confusion.values())
             hits = sum(count for (a, p), count in confusion.items() if a == p)
             enough = n >= min_labels
-            low, high = wilson_interval(np.array([hits], dtype=float), np.array([n], dtype=float))
+            k, m = np.array([hits], dtype=float), np.array([n], dtype=float)  # pragma: no mutate
+            low, high = wilson_interval(k, m)
             if positive is not None:
                 precision, recall, f1 = rates(confusion, [positive])[positive]
             else:
@@ -141,7 +151,7 @@ class Classification(Calculator):
                 "recall": recall if enough else math.nan,
                 "f1": f1 if enough else math.nan,
             }
-            mix = self.mix.get(key, Counter())
+            mix = self.mix[key]
             predicted = sum(mix.values())  # rows with a prediction: the mix's whole
             for c in predicted_classes:
                 if c == OTHER:
@@ -151,15 +161,15 @@ class Classification(Calculator):
                 row[f"share_{c}"] = count / predicted if predicted else math.nan
             if positive is not None:
                 rows_here = self.rows[key]
-                pos_low, pos_high = wilson_interval(
-                    np.array([self.positives[key]], dtype=float), np.array([rows_here], dtype=float)
-                )
+                k = np.array([self.positives[key]], dtype=float)  # pragma: no mutate
+                m = np.array([rows_here], dtype=float)  # pragma: no mutate
+                pos_low, pos_high = wilson_interval(k, m)
                 row["positive_rate"] = self.positives[key] / rows_here
                 row["positive_rate_low"], row["positive_rate_high"] = float(pos_low[0]), float(pos_high[0])
             if self.reference_mix is not None:
-                drift = categorical_counts_drift(
-                    self.reference_mix, pd.Series(dict(mix.most_common()), dtype=float)
-                )
+                # Counts as floats or ints: the same shares.
+                counts = pd.Series(dict(mix.most_common()), dtype=float)  # pragma: no mutate
+                drift = categorical_counts_drift(self.reference_mix, counts)
                 row["prediction_js"], row["prediction_pvalue"] = drift["js"], drift["chi2_pvalue"]
             rows.append(row)
         return pd.DataFrame(rows)
@@ -187,9 +197,11 @@ class Classification(Calculator):
             actual_counts[a] += n
             predicted_counts[p] += n
         actual, predicted = self._shown(actual_counts), self._shown(predicted_counts)
+        predicted = [NO_PREDICTION if _missing(p) else p for p in predicted]
         grid_counts: Counter = Counter()
         for (a, p), n in total.items():
-            grid_counts[(a if a in actual else OTHER, p if p in predicted else OTHER)] += n
+            shown = NO_PREDICTION if _missing(p) else p if p in predicted else OTHER
+            grid_counts[(a if a in actual else OTHER, shown)] += n
         grid = pd.DataFrame(
             [[grid_counts.get((a, p), 0) for p in predicted] for a in actual],
             index=pd.Index(actual, name="actual"),
@@ -201,8 +213,8 @@ class Classification(Calculator):
         """Over the whole range: per class its labels, predictions, precision, recall and F1."""
         total = self.total_confusion()
         if not total:
-            return pd.DataFrame(columns=["class", "labels", "predicted", "precision", "recall", "f1"])
-        classes = sorted({c for pair in total for c in pair}, key=sort_key)
+            return pd.DataFrame(columns=PER_CLASS_COLUMNS)
+        classes = sorted({c for pair in total for c in pair if not _missing(c)}, key=sort_key)
         per_class = rates(total, classes)
         labels: Counter = Counter()
         predicted: Counter = Counter()
