@@ -291,3 +291,70 @@ def test_what_the_model_is_taken_for_is_said_and_classes_come_from_labels_too():
     assert said == [
         "model task inferred from the records: regression (numeric predictions) (--task to say otherwise)"
     ]
+
+
+def test_the_analysis_carries_what_the_report_draws():
+    from collections import Counter
+
+    records = _binary_records(1_000, 5)
+    records["probability"] = np.random.default_rng(5).uniform(0, 1, 1_000)
+    records["input_data.empty"] = np.nan  # a feature that never has a value
+    records["end_ms"] = records["start_ms"] + np.arange(1_000) % 7  # latencies 0..6 ms
+    records["final_label"] = records["final_label"].astype(object)
+    records.loc[[10, 500], "final_label"] = pd.Series([[1, 2], {"x": 1}], index=[10, 500])  # not values
+    config = MonitoringConfig(window_size=100)
+    a = analyse(records, pd.DataFrame(), config)
+    assert a.notes[:2] == [
+        "2 label(s) not usable (objects or lists, not values), left out: [1, 2], {'x': 1}",
+        "feature 'empty' has no values in this range",
+    ]
+    assert a.overall["invalid_labels"] == 2
+    assert a.overall["windows"] == len(a.windows) == 10 and a.overall["alerts"] == len(a.alerts)
+    per_window_max = a.drift.groupby("window")["psi"].max()
+    assert a.windows["max_psi"].tolist() == pytest.approx(per_window_max.tolist())
+    assert a.sketch.latency == Counter((records["end_ms"] - records["start_ms"]).tolist())
+    assert a.sketch.total_calls == 1_000
+    assert set(a.sketch.ks_bounds) == {"x", "probability"} and all(  # numbers only: grade is categorical
+        0 < bound < 0.1 for bound in a.sketch.ks_bounds.values()
+    )
+    assert a.profile is not None and a.profile.rows == 200  # the earliest 20%
+    assert a.reference_span_ms == (int(records["start_ms"].iloc[0]), int(records["start_ms"].iloc[199]))
+    assert a.feature_kinds == {"x": "numeric", "grade": "categorical", "empty": "numeric"}
+
+    # A window of exactly the least rows drift is judged on is judged; one under it is said.
+    least = config.thresholds.min_drift_rows
+    small = analyse(_binary_records(least * 2 + 1, 6), pd.DataFrame(), MonitoringConfig(window_size=least))
+    assert f"1 window(s) under {least} predictions: drift shown, not judged" in small.notes
+
+    regression = analyse(
+        _binary_records(400, 7).assign(prediction=np.linspace(0, 1, 400)), pd.DataFrame(), MonitoringConfig()
+    )
+    assert regression.overall["accuracy"] is None and regression.sketch.residual_edges is not None
+
+
+def test_blocks_fold_what_one_frame_would_invalid_labels_across_them_and_empty_ones_between():
+    records = _binary_records(900, 8)
+    records["final_label"] = records["final_label"].astype(object)
+    for i, row in enumerate([5, 6, 305, 306, 605, 606]):
+        records.at[row, "final_label"] = [i]
+    config = MonitoringConfig(window_size=150)
+    span = (int(records["start_ms"].min()), int(records["end_ms"].max()))
+    blocks = [records.iloc[:300], records.iloc[:0], records.iloc[300:600], records.iloc[600:]]
+    folded = analyse_blocks(lambda: blocks, pd.DataFrame(), config, span)
+    whole = analyse(records, pd.DataFrame(), config)
+    pd.testing.assert_frame_equal(folded.windows, whole.windows)
+    assert folded.notes[0] == "6 label(s) not usable (objects or lists, not values), left out: [0], [1], [2]"
+    assert folded.notes == whole.notes
+    # A reference period without a record: said, and nothing judged against it.
+    for none in ([records.iloc[:0]], []):
+        empty_reference = analyse_blocks(lambda: blocks, pd.DataFrame(), config, span, lambda none=none: none)
+        assert "the reference period holds no records: drift not measured" in empty_reference.notes
+    # A range whose blocks hold nothing, though a reference was given: no data, over that range.
+    nothing = analyse_blocks(lambda: [], pd.DataFrame(), config, span, lambda: [records.iloc[:100]])
+    assert [(x.kind, x.window_start_ms, x.window_end_ms) for x in nothing.alerts] == [("no_data", *span)]
+    assert nothing.notes[-1] == "no prediction records in the requested range"
+    # Default windows over blocks with a reference given: still a tenth of the range each.
+    tenths = analyse_blocks(
+        lambda: blocks, pd.DataFrame(), MonitoringConfig(), span, lambda: [records.iloc[:100]]
+    )
+    assert tenths.windows["predictions"].tolist() == [90] * 10
