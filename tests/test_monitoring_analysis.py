@@ -350,8 +350,9 @@ def test_blocks_fold_what_one_frame_would_invalid_labels_across_them_and_empty_o
         empty_reference = analyse_blocks(lambda: blocks, pd.DataFrame(), config, span, lambda none=none: none)
         assert "the reference period holds no records: drift not measured" in empty_reference.notes
     # A range whose blocks hold nothing, though a reference was given: no data, over that range.
-    nothing = analyse_blocks(lambda: [], pd.DataFrame(), config, span, lambda: [records.iloc[:100]])
-    assert [(x.kind, x.window_start_ms, x.window_end_ms) for x in nothing.alerts] == [("no_data", *span)]
+    for reference in (records.iloc[:100], records.iloc[:0]):
+        nothing = analyse_blocks(lambda: [], pd.DataFrame(), config, span, lambda r=reference: [r])
+        assert [(x.kind, x.window_start_ms, x.window_end_ms) for x in nothing.alerts] == [("no_data", *span)]
     assert nothing.notes[-1] == "no prediction records in the requested range"
     # Default windows over blocks with a reference given: still a tenth of the range each.
     tenths = analyse_blocks(

@@ -173,12 +173,18 @@ def _reference_column(name: str) -> bool:
     return name in _REFERENCE_BASE or name.startswith(FEATURE_PREFIX)
 
 
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """The frame's column; an empty one when there is none (no record to read)."""
+    if name in frame:
+        return frame[name]
+    return pd.Series(dtype=float)  # pragma: no mutate (an empty column's dtype matters to nothing)
+
+
 def model_context(reference: pd.DataFrame, config: MonitoringConfig) -> Context:
     """The task, classes, positive class and feature kinds, inferred from the (prepared)
     reference unless the configuration says; every guess worth correcting said in a note."""
     notes: list[str] = []
-    prediction = reference["prediction"] if "prediction" in reference else pd.Series(dtype=float)
-    label = reference["label"] if "label" in reference else pd.Series(dtype=float)
+    prediction, label = _column(reference, "prediction"), _column(reference, "label")
     task = config.task if config.task is not Task.auto else infer_task(prediction, label)
     classes: list[object] = []
     positive = None
