@@ -175,7 +175,7 @@ def test_estimated_accuracy_follows_confidence_and_cannot_see_a_concept_flip():
     assert [a for a in flipped.alerts if a.metric == "accuracy_drop"]  # the labels see it
 
 
-def test_each_alert_shows_its_value_beside_the_limit_of_the_same_quantity():
+def test_each_alert_shows_its_value_beside_the_limit_of_the_same_quantity(tmp_path):
     # Tests on a p-value report what a person compares: the window's accuracy beside the
     # reference's, a p-value beside its level; never an accuracy drop beside 0.001.
     rng = np.random.default_rng(7)
@@ -201,6 +201,14 @@ def test_each_alert_shows_its_value_beside_the_limit_of_the_same_quantity():
     (drop, *_) = [a for a in result.alerts if a.metric == "accuracy_drop"]
     assert f"accuracy {drop.value:.3f}, {w.loc[drop.window, 'accuracy_drop']:.3f} below" in drop.message
     assert f"the reference's {drop.threshold:.3f}" in drop.message
+    # In the report's alert rows, a p-value is shown as one (not rounded to 0.000) beside its level.
+    from modelvigil.analysis.report import write_report
+
+    (ks, *_) = [a for a in result.alerts if a.metric == "probability_ks"]
+    result.alerts.append(ks.model_copy(update={"value": 1.2e-9}))  # KS p-values here underflow to 0
+    page = write_report(result, {}, tmp_path, {"model_name": "m"}).read_text()
+    assert "<td>1.2e-09</td><td>0.001</td>" in page
+    assert f"<td>{drop.value:.3f}</td><td>{drop.threshold:.3f}</td>" in page
 
 
 def test_a_reference_without_enough_labels_sets_no_level():

@@ -68,6 +68,8 @@ def _fmt(value: Any) -> str:
         return "–"
     if isinstance(value, float) and value.is_integer():  # counts read back as floats: 500, not 500.000
         return f"{int(value):,}"
+    if isinstance(value, float) and 0 < abs(value) < 0.001:  # a p-value: 1.2e-09, not 0.000
+        return f"{value:.1e}"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
     return html.escape(str(value))
