@@ -159,7 +159,13 @@ def test_service_process_cpu_and_memory_are_charted(service):
 
 
 def test_the_page_and_its_data_forbid_framing_sniffing_and_foreign_code(service):
-    for path in ("/monitoring", "/monitoring/app.js", "/monitoring/app.css"):
+    for path in (
+        "/monitoring",
+        "/monitoring/app.js",
+        "/monitoring/app.css",
+        "/monitoring/favicon.svg",
+        "/favicon.ico",
+    ):
         r = requests.get(f"{service.url}{path}", timeout=10)
         assert r.status_code == 200, path
         assert r.headers["content-security-policy"].startswith("default-src 'self'; frame-ancestors 'none'")

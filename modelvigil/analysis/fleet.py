@@ -175,7 +175,7 @@ def _html(rows: list[FleetRow], context: dict[str, Any]) -> str:
     )
     body = "".join(_row_html(r) for r in rows)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>Fleet: {html.escape(when)} UTC</title>
 <style>{STYLE} td.name {{ white-space: nowrap; }}</style></head><body>
 <header><h1>Fleet monitoring</h1><p class="sub">{html.escape(when)} UTC · {html.escape(outcome)}</p></header>

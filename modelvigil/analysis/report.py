@@ -361,7 +361,7 @@ def write_report(
     nav = "".join(f"<a href='#{key}'>{html.escape(name)}</a>" for key, name in SECTIONS.items())
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>{html.escape(title)}: monitoring report</title>
 <style>{STYLE}</style></head><body>
 <header><h1>{html.escape(title)}: monitoring report</h1>

@@ -266,6 +266,13 @@ async def style() -> FileResponse:
     return FileResponse(STATIC / "monitoring.css", media_type="text/css", headers=SECURITY_HEADERS)
 
 
+# Asked for by every browser tab (as /favicon.ico unless the page names its own).
+@router.get("/monitoring/favicon.svg", include_in_schema=False)
+@router.get("/favicon.ico", include_in_schema=False)
+async def icon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers=SECURITY_HEADERS)
+
+
 @router.get("/monitoring/data", response_model=MonitoringData)
 async def data(
     service: Service,
