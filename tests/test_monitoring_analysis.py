@@ -359,3 +359,22 @@ def test_blocks_fold_what_one_frame_would_invalid_labels_across_them_and_empty_o
         lambda: blocks, pd.DataFrame(), MonitoringConfig(), span, lambda: [records.iloc[:100]]
     )
     assert tenths.windows["predictions"].tolist() == [90] * 10
+
+
+def test_window_start_times_read_at_the_coarsest_resolution_that_tells_them_apart(tmp_path):
+    from modelvigil.analysis.report import write_report
+    from modelvigil.analysis.time_labels import distinct_times
+
+    minute = 1_764_756_780_000  # 2025-12-03 10:13:00 UTC
+    assert distinct_times([minute, minute + 60_000, None]) == ["12-03 10:13", "12-03 10:14", "–"]
+    assert distinct_times([minute, minute + 4_000]) == ["12-03 10:13:00", "12-03 10:13:04"]
+    assert distinct_times([minute, minute + 250]) == ["12-03 10:13:00.000", "12-03 10:13:00.250"]
+    assert distinct_times([minute, minute]) == ["12-03 10:13", "12-03 10:13"]  # the same start: alike
+
+    records = _binary_records(1_000, 9)
+    records["start_ms"] = minute + np.arange(1_000) * 20  # 20 s of traffic, ten windows
+    records["end_ms"] = records["start_ms"] + 5
+    a = analyse(records, pd.DataFrame(), MonitoringConfig(window_size=100))
+    page = write_report(a, {}, tmp_path, {"model_name": "m"}).read_text()
+    for second in range(0, 20, 2):
+        assert f"<td>12-03 10:13:{second:02d}</td>" in page  # each window's row says when it began

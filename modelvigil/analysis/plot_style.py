@@ -49,7 +49,9 @@ def time_axis(ax: plt.Axes) -> None:
     """Readable time ticks however long the range: seconds for a demo, days for a month."""
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    # Ticks a minute or less apart read as wall-clock times (10:33:46), not as bare seconds (46).
+    formats = ["%Y", "%b", "%d", "%H:%M", "%H:%M:%S", "%H:%M:%S.%f"]
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, formats=formats))
     ax.set_xlabel("time (UTC)")
 
 

@@ -35,6 +35,7 @@ from modelvigil.analysis.plot_style import (
     times,
     window_bars,
 )
+from modelvigil.analysis.time_labels import distinct_times
 
 __all__ = ["FEATURE_PLOT", "PLOTS", "draw_all", "feature_plot_name", "plots_for"]
 
@@ -218,8 +219,7 @@ def drift_heatmap(a: Analysis, t: Thresholds, path: Path) -> Path | None:
     )
     fig, ax = figure(PLOTS["drift_heatmap"], size=(9, max(3.2, 0.35 * len(grid) + 1.9)))
     starts = a.windows.set_index("window")["start_ms"]
-    labels = [times(np.array([starts[w]])).dt.strftime("%m-%d %H:%M").iloc[0] if w in starts else str(w)
-              for w in grid.columns]  # fmt: skip
+    labels = distinct_times([starts.get(w) for w in grid.columns])
     sns.heatmap(
         grid,
         cmap="rocket_r",

@@ -21,6 +21,7 @@ from modelvigil.analysis.engine import Analysis
 from modelvigil.analysis.plots import FEATURE_PLOT, PLOTS
 from modelvigil.analysis.report_cards import summary_cards
 from modelvigil.analysis.summary import Headline, feature_verdicts, headline
+from modelvigil.analysis.time_labels import distinct_times
 
 
 def data_uri(png: Path) -> str:
@@ -288,7 +289,7 @@ def plot_title(name: str) -> str:
 def _windows_table(windows: pd.DataFrame) -> pd.DataFrame:
     frame = windows.copy()
     if "start_ms" in frame:
-        frame["from"] = [_when(ms)[5:16] if ms == ms else None for ms in frame["start_ms"]]
+        frame["from"] = distinct_times(frame["start_ms"].tolist())
     if "accuracy_low" in frame:
         frame["accuracy_95"] = [
             f"{low:.3f} to {high:.3f}" if low == low and high == high else None
