@@ -156,7 +156,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         hint = f"`{self.prog} --help` lists every option"
-        typo = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        typo = re.search(r"^argument command: invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if typo:
             choices = re.findall(r"'([^']*)'", typo.group(2))
             near = difflib.get_close_matches(typo.group(1), choices, n=1)

@@ -77,6 +77,14 @@ def test_expected_failures_are_a_few_plain_lines_and_an_exit_code(
         (["monitor", "--window-size", "0"], ["error: --window-size 0: should be greater than or equal to 1"]),
         (["monitor", "--window-minutes", "-1"], ["error: --window-minutes -1: should be greater than or equal to 1"]),  # noqa: E501
         (["monitor", "--start", "2026-01-02", "--end", "2026-01-01"], ["error: end must be after start"]),
+        (  # an option's value is not a command: argparse's own words, the option named
+            ["simulate", "--scenario", "sideways"],
+            [
+                "modelvigil simulate: error: argument --scenario: invalid choice: 'sideways' (choose from "
+                "'none', 'covariate_shift', 'label_ramp', 'concept_flip')",
+                "`modelvigil simulate --help` lists every option",
+            ],
+        ),
         (
             ["simulat"],
             [
