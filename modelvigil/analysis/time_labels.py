@@ -12,17 +12,9 @@ FORMATS = ("%m-%d %H:%M", "%m-%d %H:%M:%S", "%m-%d %H:%M:%S.%f")
 def distinct_times(starts_ms: Sequence[float | None]) -> list[str]:
     """Each start (UTC) at the coarsest of FORMATS under which no two distinct starts read alike;
     a missing one as "–"."""
-    known = [datetime.fromtimestamp(ms / 1000, UTC) for ms in starts_ms if ms is not None and ms == ms]
-    chosen = FORMATS[-1]
-    for pattern in FORMATS:
-        if len({t.strftime(pattern) for t in known}) == len(set(known)):
-            chosen = pattern
-            break
-    out = []
-    for ms in starts_ms:
-        if ms is None or ms != ms:
-            out.append("–")
-            continue
-        text = datetime.fromtimestamp(ms / 1000, UTC).strftime(chosen)
-        out.append(text[:-3] if chosen.endswith("%f") else text)  # milliseconds, not microseconds
-    return out
+    moments = [None if ms is None or ms != ms else datetime.fromtimestamp(ms / 1000, UTC) for ms in starts_ms]
+    known = {t for t in moments if t is not None}
+    chosen = next((p for p in FORMATS if len({t.strftime(p) for t in known}) == len(known)), FORMATS[-1])
+    # Milliseconds, not the microseconds %f gives.
+    cut = -3 if chosen.endswith("%f") else None
+    return ["–" if t is None else t.strftime(chosen)[:cut] for t in moments]

@@ -148,7 +148,7 @@ class ReferenceAccuracy(Calculator):
     def columns(self, keys: list[int]) -> pd.DataFrame:
         performance = self.reference
         if performance is None:
-            return pd.DataFrame()  # no columns: the table's rows are the other calculators'
+            return super().columns(keys)  # no columns of its own
         t = self.context.config.thresholds
         per_window = max(float(np.median([self.labelled[k] for k in keys])), 1.0)  # windows without labels: 1
         limit = cusum_limit(self.base_rate, t.cusum_shift, per_window * t.cusum_quiet_windows)
